@@ -1,0 +1,74 @@
+package io.qgagateway.link;
+
+import io.vertx.core.net.SocketAddress;
+
+import java.util.Objects;
+import java.util.regex.Pattern;
+
+/** A guest and where its agent's chardev is: a Unix socket path or a TCP host:port. */
+public record GuestTarget(String name, Transport transport, String address) {
+
+  public enum Transport {
+    UNIX, TCP;
+
+    public String label() {
+      return this == UNIX ? "unix" : "tcp";
+    }
+  }
+
+  /** API.md: {@code [A-Za-z0-9][A-Za-z0-9._-]{0,127}}. */
+  public static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+
+  public GuestTarget {
+    Objects.requireNonNull(name, "name");
+    Objects.requireNonNull(transport, "transport");
+    Objects.requireNonNull(address, "address");
+    if (!NAME.matcher(name).matches()) {
+      throw new IllegalArgumentException("invalid guest name '" + name + "'");
+    }
+    if (transport == Transport.TCP) {
+      parseHostPort(address);
+    }
+  }
+
+  public static GuestTarget unix(String name, String path) {
+    return new GuestTarget(name, Transport.UNIX, path);
+  }
+
+  public static GuestTarget tcp(String name, String hostPort) {
+    return new GuestTarget(name, Transport.TCP, hostPort);
+  }
+
+  public SocketAddress socketAddress() {
+    if (transport == Transport.UNIX) {
+      return SocketAddress.domainSocketAddress(address);
+    }
+    HostPort hp = parseHostPort(address);
+    return SocketAddress.inetSocketAddress(hp.port(), hp.host());
+  }
+
+  private record HostPort(String host, int port) {
+  }
+
+  /** {@code host:port} or {@code [v6]:port}. */
+  private static HostPort parseHostPort(String value) {
+    int colon = value.lastIndexOf(':');
+    if (colon <= 0 || colon == value.length() - 1) {
+      throw new IllegalArgumentException("tcp address must be host:port, got '" + value + "'");
+    }
+    String host = value.substring(0, colon);
+    if (host.startsWith("[") && host.endsWith("]")) {
+      host = host.substring(1, host.length() - 1);
+    }
+    int port;
+    try {
+      port = Integer.parseInt(value.substring(colon + 1));
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("tcp port must be a number, got '" + value + "'");
+    }
+    if (port < 1 || port > 65535) {
+      throw new IllegalArgumentException("tcp port out of range in '" + value + "'");
+    }
+    return new HostPort(host, port);
+  }
+}

@@ -1,0 +1,69 @@
+package io.qgagateway.link;
+
+/** What a link reports about itself, for events and metrics. Called on the link's context. */
+public interface LinkObserver {
+
+  default void stateChanged(GuestLink link, LinkState from, LinkState to) {
+  }
+
+  default void connected(GuestLink link) {
+  }
+
+  default void disconnected(GuestLink link, String reason) {
+  }
+
+  default void resynced(GuestLink link, ResyncReason reason, long nanos) {
+  }
+
+  default void discarded(GuestLink link, DiscardKind kind) {
+  }
+
+  /** Agent info was refreshed after a sync. */
+  default void infoUpdated(GuestLink link) {
+  }
+
+  LinkObserver NONE = new LinkObserver() {
+  };
+
+  /** Both observers, in order. */
+  default LinkObserver andThen(LinkObserver next) {
+    LinkObserver first = this;
+    return new LinkObserver() {
+      @Override
+      public void stateChanged(GuestLink link, LinkState from, LinkState to) {
+        first.stateChanged(link, from, to);
+        next.stateChanged(link, from, to);
+      }
+
+      @Override
+      public void connected(GuestLink link) {
+        first.connected(link);
+        next.connected(link);
+      }
+
+      @Override
+      public void disconnected(GuestLink link, String reason) {
+        first.disconnected(link, reason);
+        next.disconnected(link, reason);
+      }
+
+      @Override
+      public void resynced(GuestLink link, ResyncReason reason, long nanos) {
+        first.resynced(link, reason, nanos);
+        next.resynced(link, reason, nanos);
+      }
+
+      @Override
+      public void discarded(GuestLink link, DiscardKind kind) {
+        first.discarded(link, kind);
+        next.discarded(link, kind);
+      }
+
+      @Override
+      public void infoUpdated(GuestLink link) {
+        first.infoUpdated(link);
+        next.infoUpdated(link);
+      }
+    };
+  }
+}

@@ -1,0 +1,54 @@
+package io.qgagateway.link;
+
+import io.vertx.core.json.JsonObject;
+
+/**
+ * Tuning of one guest link; defaults suit a libvirt host. {@code link:} in the configuration.
+ *
+ * @param maxReplyBytes       the largest reply accepted; larger is a protocol error (16 MiB)
+ * @param queueSize           commands waiting per guest before 429
+ * @param syncTimeoutMs       how long one sync attempt waits for its delimited return
+ * @param syncAttempts        sync attempts on one connection before it is dropped and redialled
+ * @param reconnectInitialMs  first reconnect delay; doubles per failure, with jitter
+ * @param reconnectMaxMs      reconnect delay ceiling
+ * @param noResponseGraceMs   how long an error may still fail a command that has no success reply
+ * @param infoTimeoutMs       how long the guest-info refresh after a sync may take
+ */
+public record LinkOptions(int maxReplyBytes, int queueSize, long syncTimeoutMs, int syncAttempts,
+                          long reconnectInitialMs, long reconnectMaxMs, long noResponseGraceMs,
+                          long infoTimeoutMs) {
+
+  public static final LinkOptions DEFAULTS =
+      new LinkOptions(16 * 1024 * 1024, 64, 3000, 3, 200, 30_000, 500, 10_000);
+
+  public LinkOptions {
+    if (maxReplyBytes < 1024) {
+      throw new IllegalArgumentException("link.maxReplyBytes must be at least 1024");
+    }
+    if (queueSize < 1) {
+      throw new IllegalArgumentException("link.queueSize must be at least 1");
+    }
+    if (syncTimeoutMs < 1 || syncAttempts < 1 || reconnectInitialMs < 1
+        || reconnectMaxMs < reconnectInitialMs || noResponseGraceMs < 0 || infoTimeoutMs < 1) {
+      throw new IllegalArgumentException("link timings must be positive and "
+          + "link.reconnectMaxMs at least link.reconnectInitialMs");
+    }
+  }
+
+  /** Reads {@code link:} keys over the defaults; unknown keys are the config validator's job. */
+  public static LinkOptions fromJson(JsonObject json) {
+    if (json == null) {
+      return DEFAULTS;
+    }
+    LinkOptions d = DEFAULTS;
+    return new LinkOptions(
+        json.getInteger("maxReplyBytes", d.maxReplyBytes()),
+        json.getInteger("queueSize", d.queueSize()),
+        json.getLong("syncTimeoutMs", d.syncTimeoutMs()),
+        json.getInteger("syncAttempts", d.syncAttempts()),
+        json.getLong("reconnectInitialMs", d.reconnectInitialMs()),
+        json.getLong("reconnectMaxMs", d.reconnectMaxMs()),
+        json.getLong("noResponseGraceMs", d.noResponseGraceMs()),
+        json.getLong("infoTimeoutMs", d.infoTimeoutMs()));
+  }
+}
