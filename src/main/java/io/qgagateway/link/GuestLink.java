@@ -51,9 +51,11 @@ public final class GuestLink {
   private final ArrayDeque<Pending> queue = new ArrayDeque<>();
 
   private NetSocket socket;
-  private LinkState state = LinkState.DISCONNECTED;
-  private Instant since = Instant.now();
-  private String lastError;
+  // read from other threads by the fleet listing and the metrics gauges
+  private volatile LinkState state = LinkState.DISCONNECTED;
+  private volatile Instant since = Instant.now();
+  private volatile String lastError;
+  private volatile int queued;
   private boolean stopped;
   private int reconnectAttempts;
   private long reconnectTimer = -1;
@@ -69,7 +71,7 @@ public final class GuestLink {
   private long syncTimer = -1;
   private Pending manualSync;
 
-  private JsonObject agentInfo;
+  private volatile JsonObject agentInfo;
 
   public GuestLink(Vertx vertx, GuestTarget target, LinkOptions options, LinkObserver observer) {
     this.vertx = vertx;
@@ -103,8 +105,9 @@ public final class GuestLink {
     return lastError;
   }
 
+  /** Commands waiting; safe to read from any thread. */
   public int queued() {
-    return queue.size();
+    return queued;
   }
 
   public Context context() {
@@ -169,6 +172,7 @@ public final class GuestLink {
     } else {
       queue.addLast(p);
     }
+    queued = queue.size();
     pump();
     return p.promise.future();
   }
@@ -321,6 +325,7 @@ public final class GuestLink {
     if (p == null) {
       return;
     }
+    queued = queue.size();
     if (p.sync) {
       manualSync = p;
       startSync(ResyncReason.MANUAL);
@@ -355,6 +360,7 @@ public final class GuestLink {
           + timeoutMs + " ms"));
     } else {
       queue.remove(p);
+      queued = queue.size();
       boolean connected = state == LinkState.READY;
       p.promise.fail(connected
           ? Failures.of(Codes.TIMEOUT, "still queued behind other commands of " + name()
@@ -422,6 +428,7 @@ public final class GuestLink {
       cancelTimer(p.timer);
       p.promise.tryFail(failure);
     }
+    queued = 0;
   }
 
   private void setState(LinkState next) {

@@ -1,7 +1,5 @@
 package io.qgagateway.link;
 
-import io.vertx.core.json.JsonObject;
-
 /**
  * Tuning of one guest link; defaults suit a libvirt host. {@code link:} in the configuration.
  *
@@ -33,22 +31,5 @@ public record LinkOptions(int maxReplyBytes, int queueSize, long syncTimeoutMs, 
       throw new IllegalArgumentException("link timings must be positive and "
           + "link.reconnectMaxMs at least link.reconnectInitialMs");
     }
-  }
-
-  /** Reads {@code link:} keys over the defaults; unknown keys are the config validator's job. */
-  public static LinkOptions fromJson(JsonObject json) {
-    if (json == null) {
-      return DEFAULTS;
-    }
-    LinkOptions d = DEFAULTS;
-    return new LinkOptions(
-        json.getInteger("maxReplyBytes", d.maxReplyBytes()),
-        json.getInteger("queueSize", d.queueSize()),
-        json.getLong("syncTimeoutMs", d.syncTimeoutMs()),
-        json.getInteger("syncAttempts", d.syncAttempts()),
-        json.getLong("reconnectInitialMs", d.reconnectInitialMs()),
-        json.getLong("reconnectMaxMs", d.reconnectMaxMs()),
-        json.getLong("noResponseGraceMs", d.noResponseGraceMs()),
-        json.getLong("infoTimeoutMs", d.infoTimeoutMs()));
   }
 }

@@ -1,0 +1,31 @@
+package io.qgagateway.api;
+
+/** Event-bus addresses: the public ones of API.md and the gateway's internal ones. */
+public final class Addresses {
+
+  /** Public command and operation addresses are this prefix + the command's suffix. */
+  public static final String PUBLIC_PREFIX = "agent.";
+  public static final String EVENTS = "agent.events";
+  public static final String GUESTS = "agent.guests";
+
+  /** Nodes publish the guests they hold here; every node keeps the fleet view from it. */
+  public static final String FLEET_ANNOUNCE = "qga.fleet.announce";
+
+  private static final String LINK_PREFIX = "qga.link.";
+
+  private Addresses() {
+  }
+
+  public static String publicAddress(String suffix) {
+    return PUBLIC_PREFIX + suffix;
+  }
+
+  /**
+   * The internal address of a guest's link. It names the node, so a guest name held by two
+   * members never round-robins between them, and it is outside {@code agent.*}, so neither the
+   * bridge nor HTTP can reach it.
+   */
+  public static String link(String nodeId, String guest) {
+    return LINK_PREFIX + nodeId + "." + guest;
+  }
+}

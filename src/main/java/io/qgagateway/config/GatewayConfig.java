@@ -1,0 +1,213 @@
+package io.qgagateway.config;
+
+import io.qgagateway.link.GuestTarget;
+import io.qgagateway.link.LinkOptions;
+import io.vertx.core.json.JsonObject;
+
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
+
+/**
+ * The whole, validated configuration. {@link #parse} accepts exactly the keys documented in
+ * docs/CONFIGURATION.md and names the first key that is wrong.
+ */
+public record GatewayConfig(
+    String nodeName,
+    List<GuestTarget> guests,
+    List<Discovery> discovery,
+    Http http,
+    Bridge bridge,
+    Cluster cluster,
+    JsonObject policy,
+    JsonObject timeouts,
+    long autoThawMs,
+    LinkOptions link,
+    Metrics metrics,
+    boolean jsonLogging,
+    Demo demo,
+    long drainMs) {
+
+  /** A directory scanned for agent sockets; {@code pattern} names the guest with group "name". */
+  public record Discovery(String directory, Pattern pattern, long scanIntervalMs) {
+  }
+
+  public record Http(boolean enabled, String host, int port, String token) {
+  }
+
+  public record Bridge(boolean enabled, String host, int port) {
+  }
+
+  public record Cluster(boolean enabled, int port, List<String> members, boolean kubernetes,
+                        String serviceDns, String publicAddress) {
+  }
+
+  public record Metrics(boolean enabled, boolean guestLabel) {
+  }
+
+  /** The embedded demo: simulated agents, and a sandboxed host qemu-ga where installed. */
+  public record Demo(int simulated, boolean hostAgent) {
+  }
+
+  private static final String LIBVIRT_PATTERN =
+      "domain-[0-9]+-(?<name>[^/]+)/org\\.qemu\\.guest_agent\\.0";
+  private static final long DAY_MS = 24L * 3600 * 1000;
+
+  public static GatewayConfig parse(JsonObject json) {
+    Section root = Section.root(json);
+
+    Section node = root.section("node");
+    String nodeName = node.string("name", null);
+    node.finish();
+    if (nodeName == null) {
+      nodeName = hostName();
+    }
+
+    List<GuestTarget> guests = new ArrayList<>();
+    Set<String> names = new HashSet<>();
+    for (Section g : root.sections("guests")) {
+      GuestTarget target = guest(g);
+      if (!names.add(target.name())) {
+        throw new ConfigException(g.key("name") + ": guest '" + target.name() + "' is listed twice");
+      }
+      guests.add(target);
+    }
+
+    List<Discovery> discovery = new ArrayList<>();
+    for (Section d : root.sections("discovery")) {
+      String directory = d.string("directory", null);
+      if (directory == null || directory.isBlank()) {
+        throw new ConfigException(d.key("directory") + ": required");
+      }
+      String regex = d.string("pattern", LIBVIRT_PATTERN);
+      Pattern pattern;
+      try {
+        pattern = Pattern.compile(regex);
+      } catch (PatternSyntaxException e) {
+        throw new ConfigException(d.key("pattern") + ": not a regular expression: "
+            + e.getDescription());
+      }
+      if (!regex.contains("(?<name>")) {
+        throw new ConfigException(d.key("pattern") + ": needs a named group (?<name>...)");
+      }
+      discovery.add(new Discovery(directory, pattern,
+          d.number("scanIntervalMs", 2000, 100, DAY_MS)));
+      d.finish();
+    }
+
+    Section h = root.section("http");
+    Http http = new Http(h.bool("enabled", true), h.string("host", "127.0.0.1"),
+        h.integer("port", 8080, 0, 65535), emptyToNull(h.string("token", null)));
+    h.finish();
+
+    Section b = root.section("bridge");
+    Bridge bridge = new Bridge(b.bool("enabled", false), b.string("host", "127.0.0.1"),
+        b.integer("port", 7000, 0, 65535));
+    b.finish();
+
+    Section c = root.section("cluster");
+    boolean clusterEnabled = c.bool("enabled", false);
+    int clusterPort = c.integer("port", 5701, 1, 65535);
+    List<String> members = c.has("members") ? c.strings("members") : List.of("127.0.0.1");
+    Section k = c.section("kubernetes");
+    boolean kubernetes = k.bool("enabled", false);
+    String serviceDns = k.string("serviceDns", null);
+    k.finish();
+    if (kubernetes && (serviceDns == null || serviceDns.isBlank())) {
+      throw new ConfigException("cluster.kubernetes.serviceDns: required when "
+          + "cluster.kubernetes.enabled is true");
+    }
+    Cluster cluster = new Cluster(clusterEnabled, clusterPort, List.copyOf(members), kubernetes,
+        serviceDns, emptyToNull(c.string("publicAddress", null)));
+    c.finish();
+
+    JsonObject policy = root.raw("policy");
+    JsonObject timeouts = root.raw("timeouts");
+
+    Section f = root.section("freeze");
+    long autoThawMs = f.number("autoThawMs", 600_000, 0, DAY_MS);
+    f.finish();
+
+    LinkOptions link = linkOptions(root.section("link"));
+
+    Section m = root.section("metrics");
+    Metrics metrics = new Metrics(m.bool("enabled", true), m.bool("guestLabel", false));
+    m.finish();
+
+    Section l = root.section("logging");
+    boolean jsonLogging = l.bool("json", false);
+    l.finish();
+
+    Section dm = root.section("demo");
+    Demo demo = new Demo(dm.integer("simulated", 0, 0, 100_000), dm.bool("hostAgent", false));
+    dm.finish();
+
+    Section s = root.section("shutdown");
+    long drainMs = s.number("drainMs", 10_000, 0, 600_000);
+    s.finish();
+
+    root.finish();
+    return new GatewayConfig(nodeName, List.copyOf(guests), List.copyOf(discovery), http, bridge,
+        cluster, policy, timeouts, autoThawMs, link, metrics, jsonLogging, demo, drainMs);
+  }
+
+  private static GuestTarget guest(Section g) {
+    String name = g.string("name", null);
+    String socket = g.string("socket", null);
+    String tcp = g.string("tcp", null);
+    g.finish();
+    if (name == null) {
+      throw new ConfigException(g.key("name") + ": required");
+    }
+    if (!GuestTarget.NAME.matcher(name).matches()) {
+      throw new ConfigException(g.key("name") + ": '" + name
+          + "' is not a valid guest name ([A-Za-z0-9][A-Za-z0-9._-]{0,127})");
+    }
+    if ((socket == null) == (tcp == null)) {
+      throw new ConfigException(g.key("socket") + ": give exactly one of socket or tcp for guest '"
+          + name + "'");
+    }
+    try {
+      return socket != null ? GuestTarget.unix(name, socket) : GuestTarget.tcp(name, tcp);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(g.key("tcp") + ": " + e.getMessage());
+    }
+  }
+
+  private static LinkOptions linkOptions(Section s) {
+    LinkOptions d = LinkOptions.DEFAULTS;
+    LinkOptions options;
+    try {
+      options = new LinkOptions(
+          s.integer("maxReplyBytes", d.maxReplyBytes(), 1024, Integer.MAX_VALUE - 8),
+          s.integer("queueSize", d.queueSize(), 1, 1_000_000),
+          s.number("syncTimeoutMs", d.syncTimeoutMs(), 1, DAY_MS),
+          s.integer("syncAttempts", d.syncAttempts(), 1, 1000),
+          s.number("reconnectInitialMs", d.reconnectInitialMs(), 1, DAY_MS),
+          s.number("reconnectMaxMs", d.reconnectMaxMs(), 1, DAY_MS),
+          s.number("noResponseGraceMs", d.noResponseGraceMs(), 0, DAY_MS),
+          s.number("infoTimeoutMs", d.infoTimeoutMs(), 1, DAY_MS));
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(e.getMessage());
+    }
+    s.finish();
+    return options;
+  }
+
+  private static String emptyToNull(String value) {
+    return value == null || value.isEmpty() ? null : value;
+  }
+
+  private static String hostName() {
+    try {
+      return InetAddress.getLocalHost().getHostName();
+    } catch (UnknownHostException e) {
+      return "localhost";
+    }
+  }
+}

@@ -1,0 +1,96 @@
+package io.qgagateway.fleet;
+
+import io.vertx.core.internal.logging.Logger;
+import io.vertx.core.internal.logging.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Which node holds which guest, across the cluster. Local guests are known at once; other
+ * nodes' come from their announcements and vanish when a node stops announcing, so a member
+ * that leaves takes its guests with it within a few announcement intervals.
+ */
+public final class FleetView {
+
+  private static final Logger log = LoggerFactory.getLogger(FleetView.class);
+
+  /** What one other node last said it holds. */
+  public record RemoteNode(String id, String name, Set<String> guests, long expiresAtMillis) {
+  }
+
+  private final NodeIdentity self;
+  private final LocalGuests local;
+  private final Map<String, RemoteNode> remotes = new ConcurrentHashMap<>();
+  private final Set<String> reportedConflicts = ConcurrentHashMap.newKeySet();
+
+  public FleetView(NodeIdentity self, LocalGuests local) {
+    this.self = self;
+    this.local = local;
+  }
+
+  public NodeIdentity self() {
+    return self;
+  }
+
+  public LocalGuests local() {
+    return local;
+  }
+
+  /** Records an announcement; returns the names also held elsewhere, for reporting. */
+  public void announced(RemoteNode node) {
+    if (node.id().equals(self.id())) {
+      return;
+    }
+    remotes.put(node.id(), node);
+    for (String guest : node.guests()) {
+      List<String> holders = holders(guest);
+      if (holders.size() > 1) {
+        String key = guest + "@" + String.join(",", holders);
+        if (reportedConflicts.add(key)) {
+          log.warn("guest " + guest + " is held by more than one node: " + holders
+              + "; requests go to " + holders.get(0));
+        }
+      }
+    }
+  }
+
+  public void left(String nodeId) {
+    remotes.remove(nodeId);
+  }
+
+  public void expire(long nowMillis) {
+    remotes.values().removeIf(n -> n.expiresAtMillis() < nowMillis);
+  }
+
+  public List<RemoteNode> remoteNodes() {
+    return new ArrayList<>(remotes.values());
+  }
+
+  /**
+   * Every node holding the guest: this node first (its link is the cheapest and the one the
+   * operator on this host means), then the others by id, so all nodes route alike.
+   */
+  public List<String> holders(String guest) {
+    List<String> out = new ArrayList<>();
+    if (local.contains(guest)) {
+      out.add(self.id());
+    }
+    remotes.values().stream()
+        .filter(n -> n.guests().contains(guest))
+        .map(RemoteNode::id)
+        .sorted()
+        .forEach(out::add);
+    return out;
+  }
+
+  /** The node to send a guest's requests to. */
+  public Optional<String> route(String guest) {
+    List<String> holders = holders(guest);
+    return holders.isEmpty() ? Optional.empty() : Optional.of(holders.get(0));
+  }
+}

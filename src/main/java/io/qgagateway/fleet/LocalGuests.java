@@ -1,0 +1,70 @@
+package io.qgagateway.fleet;
+
+import io.qgagateway.link.GuestLink;
+import io.qgagateway.link.LinkVerticle;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+
+import java.util.Collection;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/** The guests whose links this node holds; read from any thread. */
+public final class LocalGuests {
+
+  private final Map<String, LinkVerticle> links = new ConcurrentHashMap<>();
+
+  public void put(String name, LinkVerticle verticle) {
+    links.put(name, verticle);
+  }
+
+  public void remove(String name, LinkVerticle verticle) {
+    links.remove(name, verticle);
+  }
+
+  public boolean contains(String name) {
+    return links.containsKey(name);
+  }
+
+  public LinkVerticle get(String name) {
+    return links.get(name);
+  }
+
+  public Collection<LinkVerticle> all() {
+    return links.values();
+  }
+
+  public int size() {
+    return links.size();
+  }
+
+  /** One entry of {@code agent.guests} (API.md section 3). */
+  public static JsonObject describe(LinkVerticle verticle, NodeIdentity node) {
+    GuestLink link = verticle.link();
+    JsonObject info = link.agentInfo();
+    JsonObject agent = null;
+    if (info != null) {
+      JsonArray commands = new JsonArray();
+      if (info.getValue("supported_commands") instanceof JsonArray supported) {
+        for (Object c : supported) {
+          if (c instanceof JsonObject command && command.getBoolean("enabled", true)) {
+            commands.add(command.getString("name"));
+          }
+        }
+      }
+      agent = new JsonObject().put("version", info.getValue("version")).put("commands", commands);
+    }
+    return new JsonObject()
+        .put("name", link.name())
+        .put("node", node.id())
+        .put("nodeName", node.name())
+        .put("transport", link.target().transport().label())
+        .put("address", link.target().address())
+        .put("state", link.state().label())
+        .put("since", link.since().toString())
+        .put("agent", agent)
+        .put("frozen", verticle.endpoint().frozen())
+        .put("queued", link.queued())
+        .put("lastError", link.lastError());
+  }
+}

@@ -1,0 +1,23 @@
+package io.qgagateway.link;
+
+import io.vertx.core.Future;
+import io.vertx.core.Handler;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.json.JsonObject;
+
+/**
+ * Serves a guest's internal address on the node that holds its link: where policy is enforced
+ * and operations run, so no path to the guest can skip them.
+ */
+public interface LinkEndpoint extends Handler<Message<JsonObject>> {
+
+  /** Whether the guest's filesystems are frozen through this gateway; any thread may ask. */
+  default boolean frozen() {
+    return false;
+  }
+
+  /** Called before the link closes, e.g. to thaw a frozen guest. */
+  default Future<Void> close() {
+    return Future.succeededFuture();
+  }
+}

@@ -1,0 +1,165 @@
+package io.qgagateway.metrics;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.Timer;
+import io.qgagateway.api.Outcome;
+import io.qgagateway.fleet.LocalGuests;
+import io.qgagateway.link.DiscardKind;
+import io.qgagateway.link.GuestLink;
+import io.qgagateway.link.LinkObserver;
+import io.qgagateway.link.LinkState;
+import io.qgagateway.link.LinkVerticle;
+import io.qgagateway.link.ResyncReason;
+
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The metrics of METRICS.md. Meters are looked up per call through Micrometer's registry,
+ * which caches them; the per-guest label is off unless configured, as a node may hold 10,000.
+ */
+public final class GatewayMetrics implements LinkObserver {
+
+  /** Agent latencies run from ~50 µs (host-local agent) to minutes (fstrim, freeze). */
+  private static final Duration MIN_EXPECTED = Duration.ofNanos(50_000);
+  private static final Duration MAX_EXPECTED = Duration.ofMinutes(10);
+
+  private final MeterRegistry registry;
+  private final boolean guestLabel;
+  private final Counter connects;
+  private final Counter disconnects;
+  private final Counter autoThaws;
+
+  public GatewayMetrics(MeterRegistry registry, boolean guestLabel, LocalGuests guests) {
+    this.registry = registry;
+    this.guestLabel = guestLabel;
+    this.connects = Counter.builder("qga.connects").description("agent sockets opened")
+        .register(registry);
+    this.disconnects = Counter.builder("qga.disconnects").description("agent sockets lost")
+        .register(registry);
+    this.autoThaws = Counter.builder("qga.auto.thaws")
+        .description("thaws done by the gateway because no thaw came in time")
+        .register(registry);
+    for (LinkState state : LinkState.values()) {
+      Gauge.builder("qga.guests", guests, g -> count(g, state))
+          .description("guests held by this node, by link state")
+          .tag("state", state.label())
+          .register(registry);
+    }
+    Gauge.builder("qga.queue.depth", guests, GatewayMetrics::queued)
+        .description("commands waiting, all guests of this node").register(registry);
+    Gauge.builder("qga.frozen.guests", guests, GatewayMetrics::frozen)
+        .description("guests whose filesystems are frozen").register(registry);
+    if (!guestLabel) {
+      // the label values dashboards expect read 0 rather than nothing (with a guest label there
+      // is no guest to give them yet)
+      for (ResyncReason reason : ResyncReason.values()) {
+        resyncCounter(reason, null);
+      }
+      for (DiscardKind kind : DiscardKind.values()) {
+        discardCounter(kind, null);
+      }
+    }
+  }
+
+  public MeterRegistry registry() {
+    return registry;
+  }
+
+  /** One request, from entering the gateway to its reply. */
+  public void commandDone(String command, String guest, Outcome outcome, long nanos) {
+    Tags tags = Tags.of("command", command, "outcome", outcome.label());
+    if (guestLabel) {
+      tags = tags.and("guest", guest == null ? "" : guest);
+    }
+    Timer.builder("qga.command.duration")
+        .description("time from a request entering the gateway to its reply")
+        .tags(tags)
+        .publishPercentileHistogram()
+        .minimumExpectedValue(MIN_EXPECTED)
+        .maximumExpectedValue(MAX_EXPECTED)
+        .register(registry)
+        .record(nanos, TimeUnit.NANOSECONDS);
+  }
+
+  public void autoThawed() {
+    autoThaws.increment();
+  }
+
+  @Override
+  public void connected(GuestLink link) {
+    connects.increment();
+  }
+
+  @Override
+  public void disconnected(GuestLink link, String reason) {
+    disconnects.increment();
+  }
+
+  @Override
+  public void resynced(GuestLink link, ResyncReason reason, long nanos) {
+    resyncCounter(reason, link.name()).increment();
+    Timer.builder("qga.sync.duration")
+        .description("time of one guest-sync-delimited exchange")
+        .publishPercentileHistogram()
+        .minimumExpectedValue(MIN_EXPECTED)
+        .maximumExpectedValue(Duration.ofSeconds(30))
+        .register(registry)
+        .record(nanos, TimeUnit.NANOSECONDS);
+  }
+
+  @Override
+  public void discarded(GuestLink link, DiscardKind kind) {
+    discardCounter(kind, link.name()).increment();
+  }
+
+  private Counter resyncCounter(ResyncReason reason, String guest) {
+    return Counter.builder("qga.resyncs").description("sentinel resyncs performed")
+        .tags(withGuest(Tags.of("reason", reason.metricLabel()), guest))
+        .register(registry);
+  }
+
+  private Counter discardCounter(DiscardKind kind, String guest) {
+    return Counter.builder("qga.discarded")
+        .description("agent output dropped while syncing or as unsolicited")
+        .tags(withGuest(Tags.of("kind", kind.label()), guest))
+        .register(registry);
+  }
+
+  private Tags withGuest(Tags tags, String guest) {
+    return guestLabel && guest != null ? tags.and("guest", guest) : tags;
+  }
+
+  private static double count(LocalGuests guests, LinkState state) {
+    int n = 0;
+    for (LinkVerticle v : guests.all()) {
+      if (v.link() != null && v.link().state() == state) {
+        n++;
+      }
+    }
+    return n;
+  }
+
+  private static double queued(LocalGuests guests) {
+    long n = 0;
+    for (LinkVerticle v : guests.all()) {
+      if (v.link() != null) {
+        n += v.link().queued();
+      }
+    }
+    return n;
+  }
+
+  private static double frozen(LocalGuests guests) {
+    int n = 0;
+    for (LinkVerticle v : guests.all()) {
+      if (v.endpoint() != null && v.endpoint().frozen()) {
+        n++;
+      }
+    }
+    return n;
+  }
+}
