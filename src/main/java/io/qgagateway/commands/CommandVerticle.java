@@ -1,0 +1,144 @@
+package io.qgagateway.commands;
+
+import io.qgagateway.api.Addresses;
+import io.qgagateway.api.Codes;
+import io.qgagateway.api.Failures;
+import io.qgagateway.api.Outcome;
+import io.qgagateway.fleet.FleetView;
+import io.qgagateway.metrics.GatewayMetrics;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.MessageConsumer;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.json.JsonObject;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Serves the public {@code agent.X} addresses on every member: checks the request (400), finds
+ * the member holding the guest (404) and hands the request to that guest's internal address,
+ * where policy and the link are. Records the latency of every request, failures included.
+ */
+public final class CommandVerticle extends VerticleBase {
+
+  /** Time on top of a request's timeout for the hop to the guest's node and back. */
+  static final long BUS_MARGIN_MS = 2_000;
+
+  private final CommandRules rules;
+  private final FleetView view;
+  private final GatewayMetrics metrics;
+  private final long drainMs;
+  private final List<MessageConsumer<Object>> consumers = new ArrayList<>();
+  private final AtomicInteger inFlight = new AtomicInteger();
+
+  public CommandVerticle(CommandRules rules, FleetView view, GatewayMetrics metrics,
+                         long drainMs) {
+    this.rules = rules;
+    this.view = view;
+    this.metrics = metrics;
+    this.drainMs = drainMs;
+  }
+
+  @Override
+  public Future<?> start() {
+    List<Future<?>> registered = new ArrayList<>();
+    for (CommandSpec spec : rules.catalog().exposed()) {
+      if (spec.kind() == CommandSpec.Kind.CLUSTER) {
+        continue;
+      }
+      String suffix = spec.suffix();
+      MessageConsumer<Object> consumer = vertx.eventBus().consumer(spec.address(),
+          m -> dispatch(suffix, m));
+      consumers.add(consumer);
+      registered.add(consumer.completion());
+    }
+    return Future.all(registered);
+  }
+
+  /** No new requests; those under way get up to the drain time to finish. */
+  @Override
+  public Future<?> stop() {
+    List<Future<?>> unregistered = new ArrayList<>();
+    consumers.forEach(c -> unregistered.add(c.unregister()));
+    Promise<Void> drained = Promise.promise();
+    long deadline = System.currentTimeMillis() + drainMs;
+    Future.join(unregistered).onComplete(ar -> awaitDrain(deadline, drained));
+    return drained.future();
+  }
+
+  private void awaitDrain(long deadline, Promise<Void> drained) {
+    if (inFlight.get() == 0 || System.currentTimeMillis() >= deadline) {
+      drained.complete();
+    } else {
+      vertx.setTimer(20, id -> awaitDrain(deadline, drained));
+    }
+  }
+
+  private void dispatch(String suffix, Message<Object> message) {
+    long start = System.nanoTime();
+    CommandCatalog catalog = rules.catalog();
+    CommandSpec spec = catalog.byAddress(suffix).orElseThrow();
+    RequestBody request;
+    try {
+      request = RequestBody.parse(catalog, spec, message.body());
+    } catch (ReplyException e) {
+      finish(message, spec, null, start, Future.failedFuture(e));
+      return;
+    }
+    Optional<String> node = view.route(request.guest());
+    if (node.isEmpty()) {
+      finish(message, spec, request, start, Failures.fail(Codes.UNKNOWN_GUEST,
+          "no guest " + request.guest() + " in the cluster"));
+      return;
+    }
+    JsonObject forwarded = asJson(message.body()).copy().put("timeoutMs", request.timeoutMs());
+    DeliveryOptions options = new DeliveryOptions()
+        .setSendTimeout(request.timeoutMs() + BUS_MARGIN_MS)
+        .addHeader(GuestEndpoint.ADDRESS_HEADER, suffix);
+    String caller = message.headers().get(GuestEndpoint.CALLER_HEADER);
+    if (caller != null) {
+      options.addHeader(GuestEndpoint.CALLER_HEADER, caller);
+    }
+    inFlight.incrementAndGet();
+    Future<JsonObject> reply = vertx.eventBus()
+        .<JsonObject>request(Addresses.link(node.get(), request.guest()), forwarded, options)
+        .map(Message::body)
+        .onComplete(ar -> inFlight.decrementAndGet());
+    finish(message, spec, request, start, reply);
+  }
+
+  private void finish(Message<Object> message, CommandSpec spec, RequestBody request, long start,
+                      Future<JsonObject> reply) {
+    reply.onComplete(ar -> {
+      Outcome outcome;
+      if (ar.succeeded()) {
+        message.reply(ar.result());
+        outcome = ar.result().containsKey("sent") ? Outcome.SENT : Outcome.OK;
+      } else {
+        ReplyException failure = Failures.normalize(ar.cause());
+        message.fail(failure.failureCode(), failure.getMessage());
+        outcome = Outcome.ofCode(failure.failureCode());
+      }
+      // a passthrough of a command the catalog lacks counts as "command": labels stay bounded
+      String command = request != null && request.target() != null
+          ? request.target().name() : spec.name();
+      metrics.commandDone(command, request == null ? null : request.guest(), outcome,
+          System.nanoTime() - start);
+    });
+  }
+
+  private static JsonObject asJson(Object body) {
+    // RequestBody accepted it, so it is an object already or JSON text of one
+    if (body instanceof JsonObject json) {
+      return json;
+    }
+    return new JsonObject(body instanceof io.vertx.core.buffer.Buffer b ? b.toString()
+        : String.valueOf(body));
+  }
+}

@@ -1,0 +1,146 @@
+package io.qgagateway.commands;
+
+import io.qgagateway.api.Codes;
+import io.qgagateway.api.Failures;
+import io.qgagateway.api.Outcome;
+import io.qgagateway.fleet.GuestEvents;
+import io.qgagateway.link.GuestLink;
+import io.qgagateway.link.LinkEndpoint;
+import io.qgagateway.metrics.GatewayMetrics;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+
+import java.util.Optional;
+
+/**
+ * Serves one guest's internal address on the node that holds its link. Everything that reaches
+ * the guest passes here, whichever member or protocol it entered by: the request is checked
+ * again, policy applied, commands the agent disabled refused locally, and mutating commands
+ * audited.
+ */
+public final class GuestEndpoint implements LinkEndpoint {
+
+  /** Headers of the internal message: which public address it came in on, and who sent it. */
+  public static final String ADDRESS_HEADER = "address";
+  public static final String CALLER_HEADER = "caller";
+
+  private static final String THAW = "guest-fsfreeze-thaw";
+  private static final String STATUS = "guest-fsfreeze-status";
+
+  private final GuestLink link;
+  private final CommandRules rules;
+  private final FreezeGuard freeze;
+  private final RunOperation run;
+  private final FileTransfer files;
+
+  public GuestEndpoint(Vertx vertx, GuestLink link, CommandRules rules, GuestEvents events,
+                       GatewayMetrics metrics, long autoThawMs, long fileMaxBytes) {
+    this.link = link;
+    this.rules = rules;
+    this.freeze = new FreezeGuard(vertx, link, events, metrics, autoThawMs);
+    this.run = new RunOperation(vertx, link);
+    this.files = new FileTransfer(link, fileMaxBytes);
+  }
+
+  @Override
+  public boolean frozen() {
+    return freeze.frozen();
+  }
+
+  @Override
+  public Future<Void> close() {
+    return freeze.release();
+  }
+
+  @Override
+  public void handle(Message<JsonObject> message) {
+    long start = System.nanoTime();
+    String caller = message.headers().get(CALLER_HEADER);
+    String suffix = message.headers().get(ADDRESS_HEADER);
+    CommandCatalog catalog = rules.catalog();
+    CommandSpec spec = suffix == null ? null : catalog.byAddress(suffix).orElse(null);
+    if (spec == null || spec.kind() == CommandSpec.Kind.CLUSTER) {
+      message.fail(Codes.BAD_REQUEST, "unknown command: " + suffix);
+      return;
+    }
+    RequestBody request;
+    try {
+      request = RequestBody.parse(catalog, spec, message.body());
+    } catch (ReplyException e) {
+      message.fail(e.failureCode(), e.getMessage());
+      return;
+    }
+    Optional<ReplyException> forbidden = rules.policy().check(request);
+    Future<JsonObject> result = forbidden.isPresent()
+        ? Future.failedFuture(forbidden.get()) : dispatch(spec, request);
+    result.onComplete(ar -> {
+      if (ar.succeeded()) {
+        message.reply(ar.result());
+      } else {
+        ReplyException failure = Failures.normalize(ar.cause());
+        message.fail(failure.failureCode(), failure.getMessage());
+      }
+      if (request.mutating()) {
+        Outcome outcome = ar.succeeded()
+            ? (ar.result().containsKey("sent") ? Outcome.SENT : Outcome.OK)
+            : Outcome.ofFailure(Failures.normalize(ar.cause()));
+        Audit.record(link.name(), request.execute() != null ? request.execute() : spec.name(),
+            caller, outcome, System.nanoTime() - start,
+            ar.failed() ? ar.cause().getMessage() : null);
+      }
+    });
+  }
+
+  private Future<JsonObject> dispatch(CommandSpec spec, RequestBody request) {
+    if (spec.kind() == CommandSpec.Kind.GATEWAY) {
+      return switch (spec.name()) {
+        case "sync" -> link.resync(request.timeoutMs());
+        case "run" -> run.run(request.arguments(), request.timeoutMs());
+        case "file-get" -> files.get(request.arguments(), request.timeoutMs());
+        case "file-put" -> files.put(request.arguments(), request.timeoutMs());
+        default -> Failures.fail(Codes.ERROR, "no handler for operation " + spec.name());
+      };
+    }
+    String command = request.execute();
+    Optional<ReplyException> refused = refuseLocally(command);
+    if (refused.isPresent()) {
+      return Future.failedFuture(refused.get());
+    }
+    if (request.target() != null && request.target().freezes()) {
+      return freeze.freeze(request);
+    }
+    if (THAW.equals(command)) {
+      return freeze.thaw(request);
+    }
+    Future<JsonObject> sent = link.execute(command, request.arguments(), request.timeoutMs(),
+        request.successResponse());
+    if (STATUS.equals(command)) {
+      sent = sent.onSuccess(reply -> freeze.observedStatus(reply.getValue("return")));
+    }
+    return sent;
+  }
+
+  /**
+   * The agent's guest-info, cached after each sync, says what it disabled or lacks: no need to
+   * ask it. Before the first info, the agent decides.
+   */
+  private Optional<ReplyException> refuseLocally(String command) {
+    JsonObject info = link.agentInfo();
+    if (info == null || !(info.getValue("supported_commands") instanceof JsonArray commands)) {
+      return Optional.empty();
+    }
+    for (Object c : commands) {
+      if (c instanceof JsonObject entry && command.equals(entry.getString("name"))) {
+        return entry.getBoolean("enabled", true) ? Optional.empty()
+            : Optional.of(Failures.of(Codes.UNSUPPORTED,
+                "CommandNotFound: Command " + command + " has been disabled"));
+      }
+    }
+    return Optional.of(Failures.of(Codes.UNSUPPORTED, "CommandNotFound: The command " + command
+        + " has not been found (agent " + info.getValue("version") + ")"));
+  }
+}
