@@ -18,8 +18,10 @@ import java.nio.charset.StandardCharsets;
  * tracking brace depth outside strings, and only then parses the complete object. That keeps the
  * size bound exact and means a garbled object can never swallow a later 0xFF.
  *
- * <p>After an error the decoder discards everything up to the next 0xFF: the caller is expected to
- * resync, and a sync reply always starts with 0xFF. Not thread-safe; one decoder per connection.
+ * <p>After an error a client's decoder ({@link Recovery#AT_DELIMITER}) discards everything up to
+ * the next 0xFF: the caller is expected to resync, and a sync reply always starts with 0xFF. The
+ * agent's side ({@link Recovery#AT_NEXT_OBJECT}) carries on like qemu-ga's lexer does. Not
+ * thread-safe; one decoder per connection.
  */
 public final class FrameDecoder {
 
@@ -32,9 +34,21 @@ public final class FrameDecoder {
     void onError(FrameError error, String detail);
   }
 
+  /** Where decoding resumes after bytes that are not a usable object. */
+  public enum Recovery {
+    /** Drop everything up to the next 0xFF: a client resyncs, and every sync reply starts there. */
+    AT_DELIMITER,
+    /**
+     * Drop only the bad bytes, as the agent's own lexer does: a run of garbage or a malformed
+     * object costs one error, and the next object is read. Oversized objects still drop to 0xFF.
+     */
+    AT_NEXT_OBJECT
+  }
+
   private static final int DELIMITER = 0xFF;
 
   private final int maxFrameBytes;
+  private final Recovery recovery;
   private final Listener listener;
 
   private Buffer frame = Buffer.buffer(256);
@@ -42,12 +56,18 @@ public final class FrameDecoder {
   private boolean inString;
   private boolean escaped;
   private boolean discarding;
+  private boolean garbageRun;
 
   public FrameDecoder(int maxFrameBytes, Listener listener) {
+    this(maxFrameBytes, Recovery.AT_DELIMITER, listener);
+  }
+
+  public FrameDecoder(int maxFrameBytes, Recovery recovery, Listener listener) {
     if (maxFrameBytes < 2) {
       throw new IllegalArgumentException("maxFrameBytes must be at least 2");
     }
     this.maxFrameBytes = maxFrameBytes;
+    this.recovery = recovery;
     this.listener = listener;
   }
 
@@ -55,6 +75,7 @@ public final class FrameDecoder {
   public void reset() {
     clearFrame();
     discarding = false;
+    garbageRun = false;
   }
 
   /** True while bytes are dropped until the next 0xFF after an error. */
@@ -73,6 +94,7 @@ public final class FrameDecoder {
         }
         clearFrame();
         discarding = false;
+        garbageRun = false;
         start = i + 1;
         listener.onDelimiter();
         continue;
@@ -86,11 +108,17 @@ public final class FrameDecoder {
           depth = 1;
           inString = false;
           escaped = false;
+          garbageRun = false;
           start = i;
         } else if (b == ' ' || b == '\n' || b == '\r' || b == '\t') {
+          garbageRun = false;
           start = i + 1;
         } else {
-          fail(FrameError.GARBAGE, "unexpected byte 0x" + Integer.toHexString(b) + " between objects");
+          if (!garbageRun) {
+            // one error per run of stray bytes, as the agent's lexer reports one bad token
+            garbageRun = true;
+            fail(FrameError.GARBAGE, "unexpected byte 0x" + Integer.toHexString(b) + " between objects");
+          }
           start = i + 1;
         }
         continue;
@@ -169,7 +197,7 @@ public final class FrameDecoder {
 
   private void fail(FrameError error, String detail) {
     clearFrame();
-    discarding = true;
+    discarding = recovery == Recovery.AT_DELIMITER || error == FrameError.OVERSIZED;
     listener.onError(error, detail);
   }
 
