@@ -65,6 +65,7 @@ public final class Policy {
     return of(catalog, names(config, "allow"), names(config, "deny"));
   }
 
+  /** From name lists; the same checks as {@link #fromConfig}. */
   public static Policy of(CommandCatalog catalog, Collection<String> allow,
                           Collection<String> deny) {
     Set<String> known = catalog.exposed().stream()
@@ -95,8 +96,7 @@ public final class Policy {
 
   /** The 403 for a forbidden name, saying which configuration key would change it. */
   public ReplyException forbidden(String name, String guest) {
-    String hint = matchesAny(deny, name)
-        ? "it is in policy.deny" : "allow it in policy.allow";
+    String hint = matchesAny(deny, name) ? "it is in policy.deny" : "allow it in policy.allow";
     return Failures.of(Codes.FORBIDDEN,
         "policy forbids " + name + " for guest " + guest + "; " + hint);
   }
