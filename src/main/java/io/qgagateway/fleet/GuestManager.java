@@ -9,6 +9,7 @@ import io.qgagateway.link.LinkObserver;
 import io.qgagateway.link.LinkOptions;
 import io.qgagateway.link.LinkVerticle;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.internal.logging.Logger;
 import io.vertx.core.internal.logging.LoggerFactory;
@@ -49,10 +50,16 @@ public final class GuestManager extends VerticleBase {
   }
 
   /**
-   * Takes a (new) configuration plus guests that exist for this process only (the demo's);
-   * call on this verticle's context.
+   * Takes a (new) configuration plus guests that exist for this process only (the demo's).
+   * Any thread; the work runs on this verticle's context.
    */
-  public Future<Void> apply(GatewayConfig config, List<GuestTarget> extra) {
+  public Future<Void> update(GatewayConfig config, List<GuestTarget> extra) {
+    Promise<Void> done = Promise.promise();
+    context.runOnContext(v -> apply(config, extra).onComplete(done));
+    return done.future();
+  }
+
+  private Future<Void> apply(GatewayConfig config, List<GuestTarget> extra) {
     boolean linkChanged = linkOptions != null && !linkOptions.equals(config.link());
     linkOptions = config.link();
     List<GuestTarget> all = new ArrayList<>(config.guests());

@@ -1,0 +1,185 @@
+package io.qgagateway;
+
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.qgagateway.commands.CommandCatalog;
+import io.qgagateway.commands.CommandRules;
+import io.qgagateway.commands.CommandVerticle;
+import io.qgagateway.commands.GuestEndpoint;
+import io.qgagateway.commands.Policy;
+import io.qgagateway.config.ConfigException;
+import io.qgagateway.config.GatewayConfig;
+import io.qgagateway.demo.DemoGuests;
+import io.qgagateway.fleet.FleetVerticle;
+import io.qgagateway.fleet.FleetView;
+import io.qgagateway.fleet.GuestEvents;
+import io.qgagateway.fleet.GuestManager;
+import io.qgagateway.fleet.LocalGuests;
+import io.qgagateway.fleet.NodeIdentity;
+import io.qgagateway.http.BridgeVerticle;
+import io.qgagateway.http.Health;
+import io.qgagateway.http.HttpApiVerticle;
+import io.qgagateway.link.GuestTarget;
+import io.qgagateway.metrics.GatewayMetrics;
+import io.vertx.core.Deployable;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.internal.VertxInternal;
+import io.vertx.core.internal.logging.Logger;
+import io.vertx.core.internal.logging.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+/**
+ * One gateway member on a Vert.x instance: the verticles of the architecture, deployed in
+ * order and stopped in reverse, so a stop takes no new requests, lets those under way finish,
+ * thaws frozen guests and closes the sockets.
+ */
+public final class Gateway {
+
+  private static final Logger log = LoggerFactory.getLogger(Gateway.class);
+  /** Largest file agent.file-get returns unless the request says less. */
+  private static final long FILE_MAX_BYTES = 32L * 1024 * 1024;
+  private static final long ANNOUNCE_MS = 1_000;
+
+  private final Vertx vertx;
+  private final NodeIdentity node;
+  private final Health health;
+  private final CommandRules rules;
+  private final FleetView view;
+  private final GatewayMetrics metrics;
+  private final PrometheusMeterRegistry prometheus;
+  private final List<String> deployments = new ArrayList<>();
+  private GatewayConfig config;
+  private GuestManager guests;
+  private HttpApiVerticle http;
+  private DemoGuests demo;
+
+  private Gateway(Vertx vertx, GatewayConfig config, MeterRegistry registry, Health health) {
+    this.vertx = vertx;
+    this.config = config;
+    this.health = health;
+    String id = vertx.isClustered()
+        ? ((VertxInternal) vertx).clusterManager().getNodeId() : UUID.randomUUID().toString();
+    this.node = new NodeIdentity(id, config.nodeName());
+    this.rules = rules(config);
+    this.view = new FleetView(node, new LocalGuests());
+    this.metrics = new GatewayMetrics(registry, config.metrics().guestLabel(), view.local());
+    this.prometheus = config.metrics().enabled() && registry instanceof PrometheusMeterRegistry p
+        ? p : null;
+  }
+
+  /** Checks the parts of a configuration that need the catalog (policy names, timeouts). */
+  public static CommandRules rules(GatewayConfig config) {
+    CommandCatalog catalog;
+    Policy policy;
+    try {
+      Map<String, Long> timeouts = new HashMap<>();
+      for (String key : config.timeouts().fieldNames()) {
+        if (!(config.timeouts().getValue(key) instanceof Number n)
+            || n.longValue() != n.doubleValue()) {
+          throw new IllegalArgumentException("timeouts." + key + ": expected milliseconds");
+        }
+        timeouts.put(key, n.longValue());
+      }
+      catalog = CommandCatalog.standard().withTimeouts(timeouts);
+      policy = Policy.fromConfig(catalog, config.policy());
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(e.getMessage());
+    }
+    return new CommandRules(catalog, policy);
+  }
+
+  public static Future<Gateway> start(Vertx vertx, GatewayConfig config, MeterRegistry registry,
+                                      Health health) {
+    Gateway gateway;
+    try {
+      gateway = new Gateway(vertx, config, registry, health);
+    } catch (RuntimeException e) {
+      return Future.failedFuture(e);
+    }
+    return gateway.deploy().map(gateway);
+  }
+
+  public NodeIdentity node() {
+    return node;
+  }
+
+  public FleetView fleet() {
+    return view;
+  }
+
+  public GatewayMetrics metrics() {
+    return metrics;
+  }
+
+  /** The HTTP port bound, or -1 when HTTP is off. */
+  public int httpPort() {
+    return http == null ? -1 : http.port();
+  }
+
+  private Future<Void> deploy() {
+    GuestEvents events = new GuestEvents(vertx, node);
+    guests = new GuestManager(view, events.andThen(metrics), link -> new GuestEndpoint(vertx,
+        link, rules, events, metrics, config.autoThawMs(), FILE_MAX_BYTES));
+    Future<List<GuestTarget>> demoTargets = DemoGuests.start(vertx, config.demo())
+        .map(d -> {
+          demo = d;
+          return d.targets();
+        });
+    return demoTargets
+        .compose(extra -> deploy(new FleetVerticle(view, ANNOUNCE_MS))
+            .compose(v -> deploy(guests))
+            .compose(v -> guests.update(config, extra)))
+        .compose(v -> deploy(new CommandVerticle(rules, view, metrics, config.drainMs())))
+        .compose(v -> {
+          if (!config.http().enabled()) {
+            health.httpUp();
+            return Future.succeededFuture();
+          }
+          http = new HttpApiVerticle(config.http(), rules.catalog(), prometheus, health);
+          return deploy(http);
+        })
+        .compose(v -> config.bridge().enabled()
+            ? deploy(new BridgeVerticle(config.bridge())) : Future.succeededFuture())
+        .onSuccess(v -> health.configLoaded());
+  }
+
+  /** Applies an edited configuration: guests, policy and timeouts now, the rest on restart. */
+  public void reconfigure(GatewayConfig next) {
+    CommandRules checked = rules(next);
+    rules.replace(checked.catalog(), checked.policy());
+    if (!next.http().equals(config.http()) || !next.bridge().equals(config.bridge())
+        || !next.cluster().equals(config.cluster()) || !next.demo().equals(config.demo())) {
+      log.warn("http, bridge, cluster and demo changes take effect at the next restart");
+    }
+    GatewayConfig applied = next;
+    config = next;
+    List<GuestTarget> extra = demo == null ? List.of() : demo.targets();
+    guests.update(applied, extra);
+  }
+
+  /** Graceful stop: not ready, no new requests, drain, thaw and close guests, stop the demo. */
+  public Future<Void> stop() {
+    health.draining();
+    List<String> reversed = new ArrayList<>(deployments);
+    Collections.reverse(reversed);
+    Future<Void> chain = Future.succeededFuture();
+    for (String id : reversed) {
+      chain = chain.transform(ar -> vertx.undeploy(id));
+    }
+    return chain.transform(ar -> demo == null ? Future.succeededFuture() : demo.stop());
+  }
+
+  private Future<Void> deploy(Deployable verticle) {
+    return vertx.deployVerticle(verticle).map(id -> {
+      deployments.add(id);
+      return null;
+    });
+  }
+}

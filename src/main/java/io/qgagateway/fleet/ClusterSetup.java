@@ -1,0 +1,63 @@
+package io.qgagateway.fleet;
+
+import com.hazelcast.config.Config;
+import com.hazelcast.config.JoinConfig;
+import com.hazelcast.config.NetworkConfig;
+import io.qgagateway.config.GatewayConfig;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxBuilder;
+import io.vertx.core.VertxOptions;
+import io.vertx.spi.cluster.hazelcast.ConfigUtil;
+import io.vertx.spi.cluster.hazelcast.HazelcastClusterManager;
+
+/**
+ * Hazelcast for the gateway: vertx-hazelcast's default maps (the {@code __vertx.*} settings the
+ * event bus needs), with the join made explicit. TCP-IP to the configured members by default,
+ * on loopback unless told otherwise, never multicast; or Kubernetes DNS discovery.
+ */
+public final class ClusterSetup {
+
+  private ClusterSetup() {
+  }
+
+  public static Config hazelcastConfig(GatewayConfig.Cluster cluster) {
+    Config config = ConfigUtil.loadConfig();
+    config.setProperty("hazelcast.phone.home.enabled", "false");
+    config.setProperty("hazelcast.logging.type", "jdk");
+    config.setClusterName("qga-gateway");
+    NetworkConfig network = config.getNetworkConfig();
+    network.setPort(cluster.port()).setPortAutoIncrement(true).setPortCount(20);
+    JoinConfig join = network.getJoin();
+    join.getMulticastConfig().setEnabled(false);
+    join.getAutoDetectionConfig().setEnabled(false);
+    if (cluster.kubernetes()) {
+      join.getTcpIpConfig().setEnabled(false);
+      join.getKubernetesConfig().setEnabled(true)
+          .setProperty("service-dns", cluster.serviceDns())
+          .setProperty("service-port", String.valueOf(cluster.port()));
+    } else {
+      join.getTcpIpConfig().setEnabled(true).getMembers().clear();
+      // one member per entry: "127.0.0.1:5701-5703" does not parse
+      cluster.members().forEach(m -> join.getTcpIpConfig().addMember(m));
+      String bind = cluster.publicAddress() != null ? cluster.publicAddress() : "127.0.0.1";
+      network.getInterfaces().setEnabled(true).getInterfaces().clear();
+      network.getInterfaces().addInterface(bind);
+      config.setProperty("hazelcast.socket.bind.any", "false");
+    }
+    if (cluster.publicAddress() != null) {
+      network.setPublicAddress(cluster.publicAddress());
+    }
+    return config;
+  }
+
+  /** A clustered Vert.x whose event bus listens where the other members can reach it. */
+  public static Future<Vertx> clustered(VertxBuilder builder, VertxOptions options,
+                                        GatewayConfig.Cluster cluster) {
+    String host = cluster.publicAddress() != null ? cluster.publicAddress() : "127.0.0.1";
+    options.getEventBusOptions().setHost(host);
+    return builder.with(options)
+        .withClusterManager(new HazelcastClusterManager(hazelcastConfig(cluster)))
+        .buildClustered();
+  }
+}
