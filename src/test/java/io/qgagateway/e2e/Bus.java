@@ -55,4 +55,25 @@ final class Bus {
     }
   }
 
+
+  /** Waits until {@code guest} is ready and the gateway has read its agent's guest-info. */
+  static JsonObject awaitReady(Vertx vertx, String guest, long timeoutMs) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+    Object last = null;
+    while (System.nanoTime() < deadline) {
+      try {
+        JsonObject entry = request(vertx, "agent.guests", new JsonObject().put("guest", guest))
+            .getJsonArray("guests").getJsonObject(0);
+        if ("ready".equals(entry.getString("state")) && entry.getJsonObject("agent") != null) {
+          return entry;
+        }
+        last = entry;
+      } catch (ReplyException e) {
+        last = e.failureCode() + " " + e.getMessage();
+      }
+      Thread.sleep(50);
+    }
+    throw new AssertionError("guest " + guest + " not ready within " + timeoutMs + " ms: "
+        + last);
+  }
 }

@@ -7,7 +7,6 @@ import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.demo.HostAgent;
 import io.qgagateway.http.Health;
 import io.vertx.core.Vertx;
-import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
@@ -129,21 +128,11 @@ final class RealAgentFixture implements AutoCloseable {
 
   /** Waits until the guest is ready and the gateway has read the agent's guest-info. */
   JsonObject awaitReady(long timeoutMs) throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
-    JsonObject last = null;
-    while (System.nanoTime() < deadline) {
-      try {
-        last = describe();
-        if ("ready".equals(last.getString("state")) && last.getJsonObject("agent") != null) {
-          return last;
-        }
-      } catch (ReplyException e) {
-        last = new JsonObject().put("failure", e.failureCode() + " " + e.getMessage());
-      }
-      Thread.sleep(50);
+    try {
+      return Bus.awaitReady(vertx, GUEST, timeoutMs);
+    } catch (AssertionError e) {
+      throw new AssertionError(e.getMessage() + "; agent log: " + agentLog(), e);
     }
-    throw new AssertionError("guest " + GUEST + " not ready within " + timeoutMs + " ms: " + last
-        + "; agent log: " + agentLog());
   }
 
   String agentLog() {
