@@ -14,6 +14,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.fail;
@@ -45,11 +46,15 @@ final class RealAgentFixture implements AutoCloseable {
    * a missing agent means the machine was not set up, and the test fails saying so.
    */
   static void requireQemuGa() {
-    if (HostAgent.find().isPresent()) {
+    requireQemuGa(HostAgent.find(), System.getenv("CI"));
+  }
+
+  static void requireQemuGa(Optional<Path> installed, String ciEnv) {
+    if (installed.isPresent()) {
       return;
     }
     String message = "qemu-ga is not installed; run .ci/setup to install qemu-guest-agent";
-    if ("true".equalsIgnoreCase(System.getenv("CI"))) {
+    if ("true".equalsIgnoreCase(ciEnv)) {
       fail(message + " (CI=true: real-agent tests must not be skipped)");
     }
     assumeTrue(false, message + "; skipping the real-agent tests");
