@@ -1,6 +1,8 @@
 package io.qgagateway.e2e;
 
+import io.vertx.core.Context;
 import io.vertx.core.MultiMap;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
@@ -22,10 +24,12 @@ final class Http implements AutoCloseable {
 
   private final HttpClient client;
   private final int port;
+  private final Context context;
 
   Http(Vertx vertx, int port) {
     this.client = vertx.createHttpClient();
     this.port = port;
+    this.context = vertx.getOrCreateContext();
   }
 
   Response get(String path, String... headers) throws Exception {
@@ -43,11 +47,15 @@ final class Http implements AutoCloseable {
     for (int i = 0; i + 1 < headers.length; i += 2) {
       options.addHeader(headers[i], headers[i + 1]);
     }
-    return client.request(options)
+    // chained on the client's event loop: from the test thread, a response could deliver its
+    // body before the body handler is set
+    Promise<Response> done = Promise.promise();
+    context.runOnContext(v -> client.request(options)
         .compose(request -> body == null ? request.send() : request.send(Buffer.buffer(body)))
         .compose((HttpClientResponse response) -> response.body()
             .map(b -> new Response(response.statusCode(), response.headers(), b.toString())))
-        .await(30, TimeUnit.SECONDS);
+        .onComplete(done));
+    return done.future().await(30, TimeUnit.SECONDS);
   }
 
   @Override

@@ -75,6 +75,7 @@ class HttpApiTest {
   private static JsonObject error(int status, Http.Response response) {
     assertEquals(status, response.status(), response.body());
     assertTrue(response.headers().get("content-type").startsWith("application/json"));
+    assertFalse(response.body().isEmpty(), "empty body; headers " + response.headers());
     JsonObject error = response.json().getJsonObject("error");
     assertNotNull(error, response.body());
     assertEquals(status, error.getInteger("code"), response.body());
