@@ -4,10 +4,13 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.qgagateway.k8s.ManifestsTest;
 import io.qgagateway.link.LinkState;
+import io.qgagateway.sim.ReplyWriter;
 import io.qgagateway.sim.SimulatedAgent;
 import io.qgagateway.testing.Faults;
 import io.qgagateway.testing.GatewayHarness;
 import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpMethod;
@@ -184,6 +187,40 @@ class MetricsScrapeTest {
     assertEquals(1, scrape().value("qga_frozen_guests"));
     h.call("fsfreeze-thaw", body(A));
     assertEquals(0, scrape().value("qga_frozen_guests"));
+  }
+
+  @Test
+  void protocolErrorsCountAsGarbageOrOversizedAndResync() {
+    // get-users: garbage before the reply; get-load: a reply over link.maxReplyBytes
+    ReplyWriter faulty = (exchange, port) -> {
+      if ("guest-get-users".equals(exchange.command())) {
+        port.write(Buffer.buffer("garbage!\n"));
+      } else if ("guest-get-load".equals(exchange.command())) {
+        return port.write(new JsonObject().put("return", "x".repeat(10_000)).toBuffer()
+            .appendString("\n"));
+      }
+      return ReplyWriter.DIRECT.write(exchange, port);
+    };
+    h.agent(A, SimulatedAgent.Options.DEFAULTS.withWriter(faulty));
+    h.start(h.config(A).put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
+        .put("link", new JsonObject().put("maxReplyBytes", 8192)), registry);
+    h.awaitReady(A);
+    ReplyException garbage = h.failure("get-users", body(A));
+    assertEquals(502, garbage.failureCode());
+    assertTrue(garbage.getMessage().startsWith("ProtocolError: "), garbage.getMessage());
+    h.call("ping", body(A));
+    ReplyException oversized = h.failure("get-load", body(A));
+    assertEquals(502, oversized.failureCode());
+    assertTrue(oversized.getMessage().startsWith("ProtocolError: "), oversized.getMessage());
+    h.call("ping", body(A));
+
+    Scrape s = scrape();
+    assertEquals(2, s.value("qga_resyncs_total", "reason", "protocol_error"));
+    assertEquals(1, s.value("qga_discarded_total", "kind", "garbage"));
+    assertEquals(1, s.value("qga_discarded_total", "kind", "oversized"));
+    assertEquals(1, s.value("qga_command_duration_seconds_count", "command", "guest-get-users",
+        "outcome", "agent_error"));
+    assertEquals(1, s.value("qga_guests", "state", "ready"));
   }
 
   @Test
