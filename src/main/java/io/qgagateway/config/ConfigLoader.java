@@ -119,7 +119,12 @@ public final class ConfigLoader {
         .map(this::applyEnvironment);
   }
 
-  private JsonObject applyEnvironment(JsonObject merged) {
+  /**
+   * Moves the {@code QGA_*} variables the env store added at the top level to their paths, then
+   * applies the overrides. Package-visible so tests can check the mapping without a process
+   * environment.
+   */
+  JsonObject applyEnvironment(JsonObject merged) {
     JsonObject tree = merged.copy();
     for (Map.Entry<String, String> e : ENVIRONMENT.entrySet()) {
       Object value = tree.remove(e.getKey());
