@@ -93,7 +93,7 @@ public final class CommandVerticle extends VerticleBase {
     }
     Optional<String> node = view.route(request.guest());
     if (node.isEmpty()) {
-      finish(message, spec, request, start, Failures.fail(Codes.UNKNOWN_GUEST,
+      finish(message, spec, null, start, Failures.fail(Codes.UNKNOWN_GUEST,
           "no guest " + request.guest() + " in the cluster"));
       return;
     }
@@ -113,6 +113,10 @@ public final class CommandVerticle extends VerticleBase {
     finish(message, spec, request, start, reply);
   }
 
+  /**
+   * @param request null when the request was rejected before routing; then no guest label is
+   *                recorded, so callers cannot create series for guests that do not exist
+   */
   private void finish(Message<Object> message, CommandSpec spec, RequestBody request, long start,
                       Future<JsonObject> reply) {
     reply.onComplete(ar -> {
@@ -128,6 +132,9 @@ public final class CommandVerticle extends VerticleBase {
       // a passthrough of a command the catalog lacks counts as "command": labels stay bounded
       String command = request != null && request.target() != null
           ? request.target().name() : spec.name();
+      if (request == null && spec.kind() == CommandSpec.Kind.AGENT) {
+        command = spec.name();
+      }
       metrics.commandDone(command, request == null ? null : request.guest(), outcome,
           System.nanoTime() - start);
     });

@@ -88,6 +88,11 @@ public final class ConfigLoader {
             lastProblem = null;
             return null;
           }
+          if (fileEmpty(raw) && !fileEmpty(lastRaw)) {
+            // most likely caught mid-save by a non-atomic writer; an empty file would remove
+            // every static guest and thaw frozen ones, so it is never applied at run time
+            throw new ConfigException("the file is empty");
+          }
           GatewayConfig parsed = GatewayConfig.parse(raw.copy());
           lastRaw = raw;
           lastProblem = null;
@@ -110,6 +115,12 @@ public final class ConfigLoader {
       vertx.cancelTimer(watchTimer);
     }
     retriever.close();
+  }
+
+  /** Nothing from the file: only environment overrides, or nothing at all. */
+  private boolean fileEmpty(JsonObject raw) {
+    return raw == null || raw.equals(deepMerge(applyEnvironment(new JsonObject()),
+        new JsonObject()));
   }
 
   private Future<JsonObject> read() {
