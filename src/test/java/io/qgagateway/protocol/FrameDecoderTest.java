@@ -167,6 +167,14 @@ class FrameDecoderTest {
   }
 
   @Test
+  void agentSideDelimiterDropsAPartialObjectWithoutAnError() {
+    byte[] stream = concat(bytes("{\"execute\":\"guest-ping\""), new byte[] {(byte) 0xFF},
+        bytes("{\"execute\":\"b\"}"));
+    assertEquals(List.of(DELIM, obj("{\"execute\":\"b\"}")),
+        decode(1 << 20, FrameDecoder.Recovery.AT_NEXT_OBJECT, stream));
+  }
+
+  @Test
   void invalidUtf8IsGarbage() {
     byte[][] invalid = {
         {(byte) 0xC3, 0x28},                           // bad continuation
