@@ -153,6 +153,25 @@ class GuestLinkFaultTest {
     h.assertSyncs(1001);
   }
 
+  /**
+   * A caller that sends its next command from the completion handler of a failed one (the usual
+   * Future chaining) must not get it written ahead of the resync, where its reply would be
+   * discarded as stale and the command time out.
+   */
+  @Test
+  void commandChainedOnAFailureWaitsForTheResync() {
+    h.startReady();
+    agent.next(1, Fault.HANG);
+    Future<JsonObject> next = h.sync(1501, TIMEOUT)
+        .recover(timeout -> h.link.execute("guest-sync", new JsonObject().put("id", 1502), 2000, true));
+    assertEquals(1502L, ((Number) await(next, Duration.ofSeconds(5)).getValue("return")).longValue());
+    Future<JsonObject> afterShutdown = h.execute("guest-shutdown", null, 2000, false)
+        .compose(sent -> h.link.execute("guest-sync", new JsonObject().put("id", 1503), 2000, true));
+    assertEquals(1503L, ((Number) await(afterShutdown, Duration.ofSeconds(5)).getValue("return"))
+        .longValue());
+    assertEquals(0, h.discarded(DiscardKind.STALE_REPLY), "no reply was thrown away");
+  }
+
   @Test
   void fullQueueIsBusy() {
     h.startReady();
