@@ -210,6 +210,18 @@ class SimulatedAgentTest {
     assertArrayEquals("hello world!".getBytes(StandardCharsets.UTF_8),
         await(onAgent(() -> agent.guest().file("/tmp/f.txt")), Duration.ofSeconds(2)));
     fails("guest-file-open", args("path", "/missing"), Codes.AGENT_ERROR, "failed to open");
+
+    // files seeded by the guest's own setup (or a test) read back through the agent
+    await(onAgent(() -> {
+      agent.guest().putFile("/etc/motd", "welcome\n".getBytes(StandardCharsets.UTF_8));
+      return null;
+    }), Duration.ofSeconds(2));
+    for (String[] file : new String[][] {{"/etc/motd", "welcome\n"}, {"/etc/hostname", "vm-sim\n"}}) {
+      long h2 = ((Number) ret("guest-file-open", args("path", file[0]))).longValue();
+      assertEquals(file[1], unb64(retObject("guest-file-read", args("handle", h2))
+          .getString("buf-b64")));
+      ret("guest-file-close", args("handle", h2));
+    }
   }
 
   private <T> io.vertx.core.Future<T> onAgent(java.util.function.Supplier<T> action) {

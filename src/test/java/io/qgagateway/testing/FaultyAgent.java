@@ -110,15 +110,6 @@ public final class FaultyAgent implements ReplyWriter {
     return this;
   }
 
-  /** Forgets scheduled and random faults (not queued stale replies). */
-  public synchronized FaultyAgent clear() {
-    next.clear();
-    byCommand.clear();
-    byCommandLeft.clear();
-    random = null;
-    return this;
-  }
-
   /** Sends {@code {"return": value}} before the answer to the next sync (or 0xFF). */
   public synchronized FaultyAgent queueStaleReturn(Object value) {
     return queueStale(Buffer.buffer(new JsonObject().put("return", value).encode() + "\n"));
