@@ -337,7 +337,8 @@ class SimulatedAgentTest {
   @Test
   void servesOneClientAtATime(Vertx vertx) throws Exception {
     SimulatedAgent tcp = await(new SimulatedAgent(vertx, "vm-two").listenTcp(0), Duration.ofSeconds(5));
-    try (RawClient first = RawClient.tcp(tcp.port()); RawClient second = RawClient.tcp(tcp.port())) {
+    RawClient first = RawClient.tcp(tcp.port());
+    try (RawClient second = RawClient.tcp(tcp.port())) {
       second.send("{\"execute\":\"guest-sync\",\"arguments\":{\"id\":2}}");
       first.send("{\"execute\":\"guest-sync\",\"arguments\":{\"id\":1}}");
       assertEquals("{\"return\":1}", first.line());
@@ -345,6 +346,7 @@ class SimulatedAgentTest {
       first.close();
       assertEquals("{\"return\":2}", second.line());
     } finally {
+      first.close();
       await(tcp.close(), Duration.ofSeconds(5));
     }
   }
