@@ -295,12 +295,12 @@ public final class GuestLink {
     lastError = null;
     setState(LinkState.READY);
     observer.resynced(this, syncReason, nanos);
+    refreshInfo();
     if (manualSync != null) {
       Pending p = manualSync;
       manualSync = null;
       finish(p, new JsonObject().put("return", new JsonObject().put("rttMicros", nanos / 1000)));
     }
-    refreshInfo();
     pump();
   }
 
@@ -337,8 +337,8 @@ public final class GuestLink {
       graceTimer = vertx.setTimer(Math.max(1, options.noResponseGraceMs()), id -> {
         graceTimer = -1;
         if (inFlight == p) {
-          finish(p, new JsonObject().put("sent", true));
           startSync(ResyncReason.AFTER_NO_RESPONSE);
+          finish(p, new JsonObject().put("sent", true));
         }
       });
     }
@@ -350,10 +350,10 @@ public final class GuestLink {
       return;
     }
     if (p == inFlight) {
-      finish(p, Failures.of(Codes.TIMEOUT, "no reply from the agent of " + name() + " within "
-          + timeoutMs + " ms"));
       cancelTimer(graceTimer);
       startSync(ResyncReason.TIMEOUT);
+      finish(p, Failures.of(Codes.TIMEOUT, "no reply from the agent of " + name() + " within "
+          + timeoutMs + " ms"));
     } else if (p == manualSync) {
       manualSync = null;
       finish(p, Failures.of(Codes.TIMEOUT, "the agent of " + name() + " did not sync within "
@@ -392,20 +392,25 @@ public final class GuestLink {
     } else if (p.successResponse) {
       finish(p, new JsonObject().put("return", reply.returnValue()));
     } else {
-      finish(p, new JsonObject().put("sent", true));
       startSync(ResyncReason.AFTER_NO_RESPONSE);
+      finish(p, new JsonObject().put("sent", true));
     }
   }
 
   private void protocolError(String detail) {
     lastError = "protocol error: " + detail;
-    if (inFlight != null) {
-      cancelTimer(graceTimer);
-      finish(inFlight, Failures.of(Codes.AGENT_ERROR, "ProtocolError: " + detail));
-    }
+    Pending p = inFlight;
+    cancelTimer(graceTimer);
     startSync(ResyncReason.PROTOCOL_ERROR);
+    if (p != null) {
+      finish(p, Failures.of(Codes.AGENT_ERROR, "ProtocolError: " + detail));
+    }
   }
 
+  /**
+   * Completes a request. Its handlers run right here and may queue (and so write) the next
+   * command: callers that resync must enter SYNCING before calling this.
+   */
   private void finish(Pending p, Object outcome) {
     cancelTimer(p.timer);
     p.timer = -1;

@@ -40,7 +40,8 @@ public final class FrameDecoder {
     AT_DELIMITER,
     /**
      * Drop only the bad bytes, as the agent's own lexer does: a run of garbage or a malformed
-     * object costs one error, and the next object is read. Oversized objects still drop to 0xFF.
+     * object costs one error, and the next object is read; a 0xFF drops a partial object with no
+     * error of its own. Oversized objects still drop to 0xFF.
      */
     AT_NEXT_OBJECT
   }
@@ -89,7 +90,8 @@ public final class FrameDecoder {
     for (int i = 0; i < bytes.length; i++) {
       int b = bytes[i] & 0xFF;
       if (b == DELIMITER) {
-        if (depth > 0 && !discarding) {
+        // the agent answers such a 0xFF with its one stray error: no second error for the cut object
+        if (depth > 0 && !discarding && recovery == Recovery.AT_DELIMITER) {
           fail(FrameError.GARBAGE, "0xFF inside a JSON object");
         }
         clearFrame();

@@ -37,10 +37,6 @@ final class CommandCatalog {
     return blocked.contains(name);
   }
 
-  static boolean exists(String name) {
-    return ALL.containsKey(name);
-  }
-
   static Set<String> names() {
     return Collections.unmodifiableSet(ALL.keySet());
   }
