@@ -243,8 +243,10 @@ class MetricsScrapeTest {
     String count = "qga_command_duration_seconds_count";
     assertEquals(1, s.value(count, "command", "guest-ping", "outcome", "ok", "guest", A));
     assertEquals(1, s.value(count, "command", "guest-ping", "outcome", "ok", "guest", B));
+    // a guest that does not exist gets no series of its own: callers cannot grow the registry
     assertEquals(1, s.value(count, "command", "guest-ping", "outcome", "unknown_guest",
-        "guest", "nope"));
+        "guest", ""));
+    assertTrue(s.series(count).stream().noneMatch(l -> "nope".equals(l.get("guest"))));
     assertEquals(1, s.value("qga_resyncs_total", "reason", "connect", "guest", A));
     assertEquals(1, s.value("qga_resyncs_total", "reason", "manual", "guest", A));
     assertEquals(1, s.value("qga_resyncs_total", "reason", "after_no_response", "guest", B));
