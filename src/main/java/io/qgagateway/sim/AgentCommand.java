@@ -14,6 +14,6 @@ record AgentCommand(String name, Param[] params, boolean successResponse,
   /** What the command does; its return value becomes {@code "return"}. */
   @FunctionalInterface
   interface Body {
-    Object run(SimulatedGuest guest, JsonObject args, CommandCatalog catalog);
+    Object run(SimulatedGuest guest, JsonObject args, AgentCommands catalog);
   }
 }

@@ -70,7 +70,7 @@ public final class SimulatedAgent {
   private final Vertx vertx;
   private final Context context;
   private final SimulatedGuest guest;
-  private final CommandCatalog catalog;
+  private final AgentCommands catalog;
   private final Options options;
   private final Port port = new Port();
   // the agent's own lexer: like qemu-ga's parser it outlives client connections
@@ -95,14 +95,14 @@ public final class SimulatedAgent {
     this.context = vertx.getOrCreateContext();
     this.guest = new SimulatedGuest(hostName);
     this.options = options;
-    this.catalog = new CommandCatalog(options.blocked(), options.version());
+    this.catalog = new AgentCommands(options.blocked(), options.version());
     this.decoder = new FrameDecoder(MAX_REQUEST_BYTES, FrameDecoder.Recovery.AT_NEXT_OBJECT,
         new Lexer());
   }
 
   /** Every command name this agent knows, in {@code guest-info} order. */
   public static Set<String> commandNames() {
-    return CommandCatalog.names();
+    return AgentCommands.names();
   }
 
   public Future<SimulatedAgent> listenUnix(String path) {

@@ -145,7 +145,11 @@ public final class GatewayHarness {
   }
 
   public static void waitFor(String what, BooleanSupplier condition) {
-    long deadline = System.nanoTime() + WAIT.toNanos();
+    waitFor(what, condition, WAIT);
+  }
+
+  public static void waitFor(String what, BooleanSupplier condition, Duration max) {
+    long deadline = System.nanoTime() + max.toNanos();
     while (!condition.getAsBoolean()) {
       if (System.nanoTime() > deadline) {
         fail("timed out waiting for: " + what);

@@ -159,18 +159,9 @@ public final class LinkHarness implements LinkObserver {
     }
   }
 
+  /** Polls until the condition holds; fails the test after {@code max}. */
   public static void waitUntil(BooleanSupplier condition, Duration max, String what) {
-    long deadline = System.nanoTime() + max.toNanos();
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        fail("timed out waiting for " + what);
-      }
-      try {
-        Thread.sleep(5);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        fail("interrupted");
-      }
-    }
+    GatewayHarness.waitFor(what, condition, max);
   }
+
 }

@@ -17,14 +17,14 @@ import static io.qgagateway.sim.Param.required;
  * The commands of qemu-ga 10.0 as the simulated agent implements them, and which ones this
  * instance disables ({@code --block-rpcs}). The table itself is shared by all instances.
  */
-final class CommandCatalog {
+final class AgentCommands {
 
   private static final Map<String, AgentCommand> ALL = build();
 
   private final Set<String> blocked;
   private final String version;
 
-  CommandCatalog(Set<String> blocked, String version) {
+  AgentCommands(Set<String> blocked, String version) {
     this.blocked = blocked;
     this.version = version;
   }
