@@ -54,10 +54,20 @@ public final class ClusterSetup {
   /** A clustered Vert.x whose event bus listens where the other members can reach it. */
   public static Future<Vertx> clustered(VertxBuilder builder, VertxOptions options,
                                         GatewayConfig.Cluster cluster) {
+    return clustered(builder, options, cluster, hazelcastConfig(cluster));
+  }
+
+  /**
+   * The same with a Hazelcast configuration the caller adjusted (tests give each run its own
+   * cluster name so they never join another run's members).
+   */
+  public static Future<Vertx> clustered(VertxBuilder builder, VertxOptions options,
+                                        GatewayConfig.Cluster cluster, Config hazelcast) {
     String host = cluster.publicAddress() != null ? cluster.publicAddress() : "127.0.0.1";
-    options.getEventBusOptions().setHost(host);
+    // 0: a free port; a fixed one for firewalls and Kubernetes NetworkPolicies
+    options.getEventBusOptions().setHost(host).setPort(cluster.eventBusPort());
     return builder.with(options)
-        .withClusterManager(new HazelcastClusterManager(hazelcastConfig(cluster)))
+        .withClusterManager(new HazelcastClusterManager(hazelcast))
         .buildClustered();
   }
 }
