@@ -3,6 +3,7 @@ package io.qgagateway.fleet;
 import com.hazelcast.config.Config;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.qgagateway.Gateway;
+import io.qgagateway.config.ConfigException;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.http.Health;
 import io.qgagateway.sim.SimulatedAgent;
@@ -12,8 +13,10 @@ import io.vertx.core.VertxOptions;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.internal.VertxInternal;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.spi.cluster.NodeInfo;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -39,6 +42,7 @@ import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -96,9 +100,15 @@ class ClusterTest {
 
   @Test
   void commandsAndGuestListsReachTheOtherMember() throws Exception {
-    Member a = start("A", portA, "a-1");
+    int eventBusPort = freePort();
+    Member a = start("A", portA, eventBusPort, "a-1");
     Member b = start("B", portB, "b-1");
     assertNotEquals(a.id(), b.id(), "each member has its own cluster node id");
+    NodeInfo infoA = ((VertxInternal) a.vertx()).clusterManager().getNodeInfo();
+    assertEquals("127.0.0.1", infoA.host());
+    assertEquals(eventBusPort, infoA.port(), "cluster.eventBusPort is where A's bus listens");
+    int randomPort = ((VertxInternal) b.vertx()).clusterManager().getNodeInfo().port();
+    assertTrue(randomPort > 0 && randomPort != eventBusPort, "B's bus on a free port");
     awaitFleet("a-1", "b-1");
 
     JsonObject pong = request(a, "agent.ping", new JsonObject().put("guest", "b-1")).body();
@@ -223,9 +233,26 @@ class ClusterTest {
     }
   }
 
+  @Test
+  void eventBusPortDefaultsToAFreePortAndIsChecked() {
+    JsonObject cluster = new JsonObject().put("enabled", true);
+    assertEquals(0, GatewayConfig.parse(new JsonObject().put("cluster", cluster))
+        .cluster().eventBusPort());
+    assertEquals(17001, GatewayConfig.parse(new JsonObject()
+        .put("cluster", cluster.copy().put("eventBusPort", 17001))).cluster().eventBusPort());
+    ConfigException wrong = assertThrows(ConfigException.class, () -> GatewayConfig.parse(
+        new JsonObject().put("cluster", cluster.copy().put("eventBusPort", 70000))));
+    assertTrue(wrong.getMessage().contains("cluster.eventBusPort"), wrong.getMessage());
+  }
+
   // --- members ---
 
   private Member start(String name, int hazelcastPort, String... guests) throws Exception {
+    return start(name, hazelcastPort, 0, guests);
+  }
+
+  private Member start(String name, int hazelcastPort, int eventBusPort, String... guests)
+      throws Exception {
     JsonArray targets = new JsonArray();
     for (String guest : guests) {
       targets.add(new JsonObject().put("name", guest)
@@ -239,6 +266,7 @@ class ClusterTest {
         .put("demo", new JsonObject().put("simulated", 0).put("hostAgent", false))
         .put("shutdown", new JsonObject().put("drainMs", 1000))
         .put("cluster", new JsonObject().put("enabled", true).put("port", hazelcastPort)
+            .put("eventBusPort", eventBusPort)
             .put("members", new JsonArray().add("127.0.0.1:" + portA).add("127.0.0.1:" + portB))));
     Config hazelcast = ClusterSetup.hazelcastConfig(config.cluster()).setClusterName(clusterName);
     Vertx vertx = await(ClusterSetup.clustered(Vertx.builder(), new VertxOptions(),
