@@ -24,8 +24,6 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -79,10 +77,10 @@ class ClusterTest {
 
   @BeforeEach
   void ports() throws IOException {
-    portA = freePort();
+    portA = TestPorts.free();
     do {
-      portB = freePort();
-    } while (portB == portA || portB == portA + 1);
+      portB = TestPorts.free();
+    } while (Math.abs(portB - portA) < 2);
   }
 
   @AfterEach
@@ -100,7 +98,7 @@ class ClusterTest {
 
   @Test
   void commandsAndGuestListsReachTheOtherMember() throws Exception {
-    int eventBusPort = freePort();
+    int eventBusPort = TestPorts.free();
     Member a = start("A", portA, eventBusPort, "a-1");
     Member b = start("B", portB, "b-1");
     assertNotEquals(a.id(), b.id(), "each member has its own cluster node id");
@@ -411,11 +409,5 @@ class ClusterTest {
 
   private static <T> T await(Future<T> future) throws Exception {
     return future.toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
-    }
   }
 }
