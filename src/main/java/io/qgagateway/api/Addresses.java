@@ -12,12 +12,22 @@ public final class Addresses {
   public static final String FLEET_ANNOUNCE = "qga.fleet.announce";
 
   private static final String LINK_PREFIX = "qga.link.";
+  private static final String LOCAL_PREFIX = "qga.local.";
 
   private Addresses() {
   }
 
   public static String publicAddress(String suffix) {
     return PUBLIC_PREFIX + suffix;
+  }
+
+  /**
+   * This member's own consumer of a public address (a local consumer, not known to the
+   * cluster). HTTP dispatches there: the public address round-robins over every member, and a
+   * member that died without leaving would swallow requests until Hazelcast notices.
+   */
+  public static String local(String publicAddress) {
+    return LOCAL_PREFIX + publicAddress;
   }
 
   /**

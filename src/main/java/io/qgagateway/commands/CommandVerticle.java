@@ -53,10 +53,14 @@ public final class CommandVerticle extends VerticleBase {
         continue;
       }
       String suffix = spec.suffix();
-      MessageConsumer<Object> consumer = vertx.eventBus().consumer(spec.address(),
-          m -> dispatch(suffix, m));
-      consumers.add(consumer);
-      registered.add(consumer.completion());
+      // the public address for the cluster, and this member's own for its HTTP API
+      for (MessageConsumer<Object> consumer : List.of(
+          vertx.eventBus().consumer(spec.address(), m -> dispatch(suffix, m)),
+          vertx.eventBus().localConsumer(Addresses.local(spec.address()),
+              m -> dispatch(suffix, m)))) {
+        consumers.add(consumer);
+        registered.add(consumer.completion());
+      }
     }
     return Future.all(registered);
   }

@@ -43,8 +43,12 @@ public record GatewayConfig(
   public record Bridge(boolean enabled, String host, int port) {
   }
 
+  /**
+   * {@code eventBusPort} is where the clustered event bus listens for the other members: 0 (the
+   * default) picks a free port, a fixed one lets a firewall or NetworkPolicy name it.
+   */
   public record Cluster(boolean enabled, int port, List<String> members, boolean kubernetes,
-                        String serviceDns, String publicAddress) {
+                        String serviceDns, String publicAddress, int eventBusPort) {
   }
 
   public record Metrics(boolean enabled, boolean guestLabel) {
@@ -123,7 +127,8 @@ public record GatewayConfig(
           + "cluster.kubernetes.enabled is true");
     }
     Cluster cluster = new Cluster(clusterEnabled, clusterPort, List.copyOf(members), kubernetes,
-        serviceDns, emptyToNull(c.string("publicAddress", null)));
+        serviceDns, emptyToNull(c.string("publicAddress", null)),
+        c.integer("eventBusPort", 0, 0, 65535));
     c.finish();
 
     JsonObject policy = root.raw("policy");

@@ -11,6 +11,9 @@ import io.vertx.core.VertxOptions;
 import io.vertx.spi.cluster.hazelcast.ConfigUtil;
 import io.vertx.spi.cluster.hazelcast.HazelcastClusterManager;
 
+import java.util.ArrayList;
+import java.util.List;
+
 /**
  * Hazelcast for the gateway: vertx-hazelcast's default maps (the {@code __vertx.*} settings the
  * event bus needs), with the join made explicit. TCP-IP to the configured members by default,
@@ -37,12 +40,11 @@ public final class ClusterSetup {
           .setProperty("service-dns", cluster.serviceDns())
           .setProperty("service-port", String.valueOf(cluster.port()));
     } else {
-      join.getTcpIpConfig().setEnabled(true).getMembers().clear();
-      // one member per entry: "127.0.0.1:5701-5703" does not parse
-      cluster.members().forEach(m -> join.getTcpIpConfig().addMember(m));
+      // one member per entry: "127.0.0.1:5701-5703" does not parse. The getters' collections
+      // are read-only in Hazelcast 5.6: replace them whole
+      join.getTcpIpConfig().setEnabled(true).setMembers(new ArrayList<>(cluster.members()));
       String bind = cluster.publicAddress() != null ? cluster.publicAddress() : "127.0.0.1";
-      network.getInterfaces().setEnabled(true).getInterfaces().clear();
-      network.getInterfaces().addInterface(bind);
+      network.getInterfaces().setEnabled(true).setInterfaces(new ArrayList<>(List.of(bind)));
       config.setProperty("hazelcast.socket.bind.any", "false");
     }
     if (cluster.publicAddress() != null) {
@@ -54,10 +56,20 @@ public final class ClusterSetup {
   /** A clustered Vert.x whose event bus listens where the other members can reach it. */
   public static Future<Vertx> clustered(VertxBuilder builder, VertxOptions options,
                                         GatewayConfig.Cluster cluster) {
+    return clustered(builder, options, cluster, hazelcastConfig(cluster));
+  }
+
+  /**
+   * The same with a Hazelcast configuration the caller adjusted (tests give each run its own
+   * cluster name so they never join another run's members).
+   */
+  public static Future<Vertx> clustered(VertxBuilder builder, VertxOptions options,
+                                        GatewayConfig.Cluster cluster, Config hazelcast) {
     String host = cluster.publicAddress() != null ? cluster.publicAddress() : "127.0.0.1";
-    options.getEventBusOptions().setHost(host);
+    // 0: a free port; a fixed one for firewalls and Kubernetes NetworkPolicies
+    options.getEventBusOptions().setHost(host).setPort(cluster.eventBusPort());
     return builder.with(options)
-        .withClusterManager(new HazelcastClusterManager(hazelcastConfig(cluster)))
+        .withClusterManager(new HazelcastClusterManager(hazelcast))
         .buildClustered();
   }
 }

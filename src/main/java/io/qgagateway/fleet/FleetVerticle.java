@@ -45,11 +45,14 @@ public final class FleetVerticle extends VerticleBase {
     var describe = bus.<JsonObject>consumer(describeAddress(view.self().id()),
         m -> m.reply(new JsonObject().put("guests", describeLocal(m.body().getString("guest")))));
     var guests = bus.<Object>consumer(Addresses.GUESTS, this::onGuests);
+    var localGuests = bus.<Object>localConsumer(Addresses.local(Addresses.GUESTS),
+        this::onGuests);
     vertx.setPeriodic(0, announceMs, id -> {
       view.expire(System.currentTimeMillis());
       announce(false);
     });
-    return Future.all(announcements.completion(), describe.completion(), guests.completion());
+    return Future.all(List.of(announcements.completion(), describe.completion(),
+        guests.completion(), localGuests.completion()));
   }
 
   @Override

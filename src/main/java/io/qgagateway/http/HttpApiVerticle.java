@@ -184,7 +184,9 @@ public final class HttpApiVerticle extends VerticleBase {
   private void send(RoutingContext ctx, String address, JsonObject body, long sendTimeoutMs) {
     DeliveryOptions options = new DeliveryOptions().setSendTimeout(sendTimeoutMs)
         .addHeader("caller", "http:" + ctx.request().remoteAddress());
-    vertx.eventBus().<JsonObject>request(address, body, options).onComplete(ar -> {
+    // this member's own dispatcher: a member that died unannounced cannot swallow the request
+    String own = Addresses.local(address);
+    vertx.eventBus().<JsonObject>request(own, body, options).onComplete(ar -> {
       if (ar.succeeded()) {
         json(ctx, 200, ar.result().body());
       } else {

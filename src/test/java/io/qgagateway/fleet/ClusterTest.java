@@ -1,0 +1,413 @@
+package io.qgagateway.fleet;
+
+import com.hazelcast.config.Config;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.qgagateway.Gateway;
+import io.qgagateway.config.ConfigException;
+import io.qgagateway.config.GatewayConfig;
+import io.qgagateway.http.Health;
+import io.qgagateway.sim.SimulatedAgent;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.internal.VertxInternal;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.core.spi.cluster.NodeInfo;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+import java.util.stream.Collectors;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * Two clustered members in one JVM, each a whole {@link Gateway} with its own simulated guests,
+ * joined over loopback TCP-IP (never multicast). Each test run gets its own Hazelcast cluster
+ * name and ports, so it never joins another run's members on the same machine.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class ClusterTest {
+
+  private static final long WAIT_MS = 10_000;
+
+  @TempDir
+  Path dir;
+
+  private final String clusterName = "qga-test-" + UUID.randomUUID();
+  private final List<Member> members = new ArrayList<>();
+  private int portA;
+  private int portB;
+
+  /** One gateway member: its clustered Vert.x, the gateway, and the agents of its guests. */
+  private record Member(String name, Vertx vertx, Gateway gateway, List<SimulatedAgent> agents) {
+
+    SimulatedAgent agent(String guestHost) {
+      return agents.stream().filter(a -> a.guest().hostName().equals(guestHost)).findFirst()
+          .orElseThrow();
+    }
+
+    String id() {
+      return gateway.node().id();
+    }
+  }
+
+  @BeforeEach
+  void ports() throws IOException {
+    portA = TestPorts.free();
+    do {
+      portB = TestPorts.free();
+    } while (Math.abs(portB - portA) < 2);
+  }
+
+  @AfterEach
+  void stopAll() {
+    List<Member> reversed = new ArrayList<>(members);
+    Collections.reverse(reversed);
+    for (Member m : reversed) {
+      try {
+        await(m.gateway().stop().transform(ar -> m.vertx().close()));
+      } catch (Exception e) {
+        // already closed by the test, or closing anyway
+      }
+    }
+  }
+
+  @Test
+  void commandsAndGuestListsReachTheOtherMember() throws Exception {
+    int eventBusPort = TestPorts.free();
+    Member a = start("A", portA, eventBusPort, "a-1");
+    Member b = start("B", portB, "b-1");
+    assertNotEquals(a.id(), b.id(), "each member has its own cluster node id");
+    NodeInfo infoA = ((VertxInternal) a.vertx()).clusterManager().getNodeInfo();
+    assertEquals("127.0.0.1", infoA.host());
+    assertEquals(eventBusPort, infoA.port(), "cluster.eventBusPort is where A's bus listens");
+    int randomPort = ((VertxInternal) b.vertx()).clusterManager().getNodeInfo().port();
+    assertTrue(randomPort > 0 && randomPort != eventBusPort, "B's bus on a free port");
+    awaitFleet("a-1", "b-1");
+
+    JsonObject pong = request(a, "agent.ping", new JsonObject().put("guest", "b-1")).body();
+    assertEquals(new JsonObject().put("return", new JsonObject()), pong);
+    assertTrue(pinged(agentFor(b, "b-1")), "the ping for b-1 reached B's agent");
+    assertEquals(new JsonObject().put("return", new JsonObject()),
+        request(b, "agent.ping", new JsonObject().put("guest", "a-1")).body());
+    assertTrue(pinged(agentFor(a, "a-1")), "the ping for a-1 reached A's agent");
+
+    // a command with a reply of substance comes back through the other member unchanged
+    JsonObject hostName = request(a, "agent.get-host-name", new JsonObject().put("guest", "b-1"))
+        .body();
+    assertEquals("b-1@B", hostName.getJsonObject("return").getString("host-name"));
+
+    for (Member asked : List.of(a, b)) {
+      JsonArray guests = guests(asked, new JsonObject());
+      assertEquals(List.of("a-1", "b-1"), names(guests), "listed on " + asked.name());
+      JsonObject a1 = entry(guests, "a-1");
+      JsonObject b1 = entry(guests, "b-1");
+      assertEquals(a.id(), a1.getString("node"));
+      assertEquals("A", a1.getString("nodeName"));
+      assertEquals(b.id(), b1.getString("node"));
+      assertEquals("B", b1.getString("nodeName"));
+      assertEquals("ready", a1.getString("state"));
+      assertEquals("ready", b1.getString("state"));
+      assertEquals("unix", b1.getString("transport"));
+      assertEquals(SimulatedAgent.VERSION, b1.getJsonObject("agent").getString("version"));
+    }
+    JsonArray one = guests(a, new JsonObject().put("guest", "b-1"));
+    assertEquals(1, one.size());
+    assertEquals(b.id(), one.getJsonObject(0).getString("node"));
+
+    ReplyException unknown = failure(a, "agent.ping", new JsonObject().put("guest", "nobody"));
+    assertEquals(404, unknown.failureCode());
+    assertEquals(404, failure(a, "agent.guests", new JsonObject().put("guest", "nobody"))
+        .failureCode());
+  }
+
+  @Test
+  void aMemberThatLeavesTakesItsGuestsWithIt() throws Exception {
+    Member a = start("A", portA, "a-1");
+    Member b = start("B", portB, "b-1");
+    awaitFleet("a-1", "b-1");
+
+    long stopped = System.currentTimeMillis();
+    await(b.gateway().stop());
+    await(b.vertx().close());
+    members.remove(b);
+
+    // requests during the transition fail fast (503 while B's link is gone but the view still
+    // has it, 404 after), never hang
+    int code;
+    do {
+      code = pingCode(a, "b-1");
+      assertTrue(code == 404 || code == 503 || code == 200, "ping b-1 during the leave: " + code);
+    } while (code != 404 && System.currentTimeMillis() - stopped < WAIT_MS);
+    assertEquals(404, code, "b-1 is unknown once B has left");
+    long gone = System.currentTimeMillis() - stopped;
+    // B says it leaves; even unsaid, 3.5 s of silence expire it. Slack for a loaded machine
+    assertTrue(gone < 8_000, "B's guests vanished after " + gone + " ms");
+
+    assertEquals(List.of("a-1"), names(guests(a, new JsonObject())));
+    assertEquals(404, failure(a, "agent.guests", new JsonObject().put("guest", "b-1"))
+        .failureCode());
+    assertEquals(200, pingCode(a, "a-1"), "A's own guest still answers");
+  }
+
+  @Test
+  void aGuestHeldByBothMembersIsListedTwiceAndAnsweredOnce() throws Exception {
+    List<String> warnings = Collections.synchronizedList(new ArrayList<>());
+    Logger fleetLog = Logger.getLogger(FleetView.class.getName());
+    Handler capture = new Handler() {
+      @Override
+      public void publish(LogRecord r) {
+        if (r.getLevel().intValue() >= Level.WARNING.intValue()) {
+          warnings.add(r.getMessage());
+        }
+      }
+
+      @Override
+      public void flush() {
+      }
+
+      @Override
+      public void close() {
+      }
+    };
+    fleetLog.addHandler(capture);
+    try {
+      Member a = start("A", portA, "dup", "a-1");
+      Member b = start("B", portB, "dup", "b-1");
+      awaitFleet("a-1", "b-1", "dup", "dup");
+
+      JsonArray dups = guests(a, new JsonObject().put("guest", "dup"));
+      assertEquals(2, dups.size(), dups.encode());
+      List<String> nodes = dups.stream().map(o -> ((JsonObject) o).getString("node")).sorted()
+          .collect(Collectors.toList());
+      List<String> expected = new ArrayList<>(List.of(a.id(), b.id()));
+      Collections.sort(expected);
+      assertEquals(expected, nodes, "both holders are listed");
+      dups.forEach(o -> assertEquals("ready", ((JsonObject) o).getString("state")));
+
+      // whichever member serves the request and whichever holder it picks: one reply, and
+      // exactly one of the two agents sees each request
+      SimulatedAgent dupA = agentFor(a, "dup");
+      SimulatedAgent dupB = agentFor(b, "dup");
+      int before = pings(dupA) + pings(dupB);
+      for (int i = 0; i < 3; i++) {
+        for (Member asked : List.of(a, b)) {
+          assertEquals(200, pingCode(asked, "dup"));
+        }
+      }
+      assertEquals(before + 6, pings(dupA) + pings(dupB), "one agent call per request");
+      for (Member m : List.of(a, b)) {
+        assertEquals(2, m.gateway().fleet().holders("dup").size(), m.name() + " sees both");
+      }
+
+      assertTrue(warnings.stream().anyMatch(w -> w.contains("guest dup is held by more than one")),
+          "FleetView warned: " + warnings);
+    } finally {
+      fleetLog.removeHandler(capture);
+    }
+  }
+
+  @Test
+  void eventBusPortDefaultsToAFreePortAndIsChecked() {
+    JsonObject cluster = new JsonObject().put("enabled", true);
+    assertEquals(0, GatewayConfig.parse(new JsonObject().put("cluster", cluster))
+        .cluster().eventBusPort());
+    assertEquals(17001, GatewayConfig.parse(new JsonObject()
+        .put("cluster", cluster.copy().put("eventBusPort", 17001))).cluster().eventBusPort());
+    ConfigException wrong = assertThrows(ConfigException.class, () -> GatewayConfig.parse(
+        new JsonObject().put("cluster", cluster.copy().put("eventBusPort", 70000))));
+    assertTrue(wrong.getMessage().contains("cluster.eventBusPort"), wrong.getMessage());
+  }
+
+  // --- members ---
+
+  private Member start(String name, int hazelcastPort, String... guests) throws Exception {
+    return start(name, hazelcastPort, 0, guests);
+  }
+
+  private Member start(String name, int hazelcastPort, int eventBusPort, String... guests)
+      throws Exception {
+    JsonArray targets = new JsonArray();
+    for (String guest : guests) {
+      targets.add(new JsonObject().put("name", guest)
+          .put("socket", dir.resolve(name + "-" + guest + ".sock").toString()));
+    }
+    GatewayConfig config = GatewayConfig.parse(new JsonObject()
+        .put("node", new JsonObject().put("name", name))
+        .put("guests", targets)
+        .put("discovery", new JsonArray())
+        .put("http", new JsonObject().put("enabled", false))
+        .put("demo", new JsonObject().put("simulated", 0).put("hostAgent", false))
+        .put("shutdown", new JsonObject().put("drainMs", 1000))
+        .put("cluster", new JsonObject().put("enabled", true).put("port", hazelcastPort)
+            .put("eventBusPort", eventBusPort)
+            .put("members", new JsonArray().add("127.0.0.1:" + portA).add("127.0.0.1:" + portB))));
+    Config hazelcast = ClusterSetup.hazelcastConfig(config.cluster()).setClusterName(clusterName);
+    Vertx vertx = await(ClusterSetup.clustered(Vertx.builder(), new VertxOptions(),
+        config.cluster(), hazelcast));
+    assertTrue(vertx.isClustered());
+    List<SimulatedAgent> agents = new ArrayList<>();
+    try {
+      for (int i = 0; i < guests.length; i++) {
+        // host name = guest@member, so a test can tell two agents of one guest name apart
+        SimulatedAgent agent = new SimulatedAgent(vertx, guests[i] + "@" + name);
+        agents.add(agent);
+        await(agent.listenUnix(targets.getJsonObject(i).getString("socket")));
+      }
+      Gateway gateway = await(Gateway.start(vertx, config, new SimpleMeterRegistry(),
+          new Health(true)));
+      Member member = new Member(name, vertx, gateway, agents);
+      members.add(member);
+      return member;
+    } catch (Exception e) {
+      vertx.close();
+      throw e;
+    }
+  }
+
+  private static SimulatedAgent agentFor(Member m, String guest) {
+    return m.agent(guest + "@" + m.name());
+  }
+
+  // --- requests ---
+
+  private static Message<JsonObject> request(Member m, String address, JsonObject body)
+      throws Exception {
+    return await(m.vertx().eventBus().<JsonObject>request(address, body,
+        new DeliveryOptions().setSendTimeout(15_000)));
+  }
+
+  private static ReplyException failure(Member m, String address, JsonObject body)
+      throws Exception {
+    try {
+      request(m, address, body);
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof ReplyException re) {
+        return re;
+      }
+      throw e;
+    }
+    return fail(address + " " + body.encode() + " succeeded");
+  }
+
+  /** 200 or the failure code of a ping with a 2 s timeout; fails if no reply came in time. */
+  private static int pingCode(Member m, String guest) throws Exception {
+    long start = System.currentTimeMillis();
+    int code;
+    try {
+      request(m, "agent.ping", new JsonObject().put("guest", guest).put("timeoutMs", 2000));
+      code = 200;
+    } catch (ExecutionException e) {
+      if (!(e.getCause() instanceof ReplyException re)) {
+        throw e;
+      }
+      code = re.failureCode();
+    }
+    long took = System.currentTimeMillis() - start;
+    // the request's timeout plus the bus margin, plus slack for a loaded machine
+    assertTrue(took < 2000 + 2000 + 3000, "ping " + guest + " took " + took + " ms");
+    return code;
+  }
+
+  private static JsonArray guests(Member m, JsonObject body) throws Exception {
+    return request(m, "agent.guests", body).body().getJsonArray("guests");
+  }
+
+  /**
+   * Waits until every member's fleet view knows these guest names (sorted, a name once per
+   * holder) and {@code agent.guests} lists them all ready. The public addresses are served by
+   * every member and a request goes to any of them, so all views must agree before a test
+   * expects a particular answer.
+   */
+  private void awaitFleet(String... expected) throws Exception {
+    List<String> want = List.of(expected);
+    for (Member m : members) {
+      eventually("member " + m.name() + "'s view holds " + want, () -> viewOf(m).equals(want),
+          () -> viewOf(m).toString());
+    }
+    JsonArray[] last = new JsonArray[1];
+    Member any = members.get(0);
+    eventually("agent.guests lists " + want + " ready", () -> {
+      try {
+        last[0] = guests(any, new JsonObject());
+      } catch (Exception e) {
+        return false;
+      }
+      return names(last[0]).equals(want) && last[0].stream()
+          .allMatch(g -> "ready".equals(((JsonObject) g).getString("state")));
+    }, () -> last[0] == null ? "nothing" : last[0].encode());
+  }
+
+  /** The guest names a member's fleet view routes, once per holder, sorted. */
+  private List<String> viewOf(Member m) {
+    FleetView view = m.gateway().fleet();
+    List<String> names = new ArrayList<>();
+    for (Member holder : members) {
+      holder.gateway().fleet().local().all().forEach(v -> names.add(v.target().name()));
+    }
+    List<String> out = new ArrayList<>();
+    names.stream().distinct().forEach(n -> view.holders(n).forEach(h -> out.add(n)));
+    Collections.sort(out);
+    return out;
+  }
+
+  private static List<String> names(JsonArray guests) {
+    return guests.stream().map(g -> ((JsonObject) g).getString("name"))
+        .collect(Collectors.toList());
+  }
+
+  private static JsonObject entry(JsonArray guests, String name) {
+    return guests.stream().map(g -> (JsonObject) g).filter(g -> name.equals(g.getString("name")))
+        .findFirst().orElseThrow(() -> new AssertionError("no " + name + " in " + guests));
+  }
+
+  private static boolean pinged(SimulatedAgent agent) {
+    return pings(agent) > 0;
+  }
+
+  private static int pings(SimulatedAgent agent) {
+    return (int) agent.received().stream()
+        .filter(r -> "guest-ping".equals(r.getString("execute"))).count();
+  }
+
+  // --- plumbing ---
+
+  private static void eventually(String what, BooleanSupplier condition,
+                                 java.util.function.Supplier<String> state) throws Exception {
+    long deadline = System.currentTimeMillis() + WAIT_MS;
+    while (!condition.getAsBoolean()) {
+      if (System.currentTimeMillis() > deadline) {
+        fail("timed out waiting until " + what + "; last: " + state.get());
+      }
+      Thread.sleep(100);
+    }
+  }
+
+  private static <T> T await(Future<T> future) throws Exception {
+    return future.toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+  }
+}
