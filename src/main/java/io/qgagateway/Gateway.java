@@ -43,8 +43,6 @@ import java.util.UUID;
 public final class Gateway {
 
   private static final Logger log = LoggerFactory.getLogger(Gateway.class);
-  /** Largest file agent.file-get returns unless the request says less. */
-  private static final long FILE_MAX_BYTES = 32L * 1024 * 1024;
   private static final long ANNOUNCE_MS = 1_000;
 
   private final Vertx vertx;
@@ -126,7 +124,7 @@ public final class Gateway {
   private Future<Void> deploy() {
     GuestEvents events = new GuestEvents(vertx, node);
     guests = new GuestManager(view, events.andThen(metrics), link -> new GuestEndpoint(vertx,
-        link, rules, events, metrics, config.autoThawMs(), FILE_MAX_BYTES));
+        link, rules, events, metrics, config.autoThawMs(), config.fileMaxBytes()));
     Future<List<GuestTarget>> demoTargets = DemoGuests.start(vertx, config.demo())
         .map(d -> {
           demo = d;

@@ -33,7 +33,8 @@ final class FileTransfer {
 
   Future<JsonObject> get(JsonObject arguments, long timeoutMs) {
     Deadline deadline = Deadline.in(timeoutMs);
-    long maxBytes = arguments.getLong("maxBytes", defaultMaxBytes);
+    // a request may ask for less than the configured cap, never more
+    long maxBytes = Math.min(arguments.getLong("maxBytes", defaultMaxBytes), defaultMaxBytes);
     String path = arguments.getString("path");
     return withHandle(path, "r", deadline, handle -> read(handle, Buffer.buffer(), maxBytes,
         path, deadline))
@@ -49,6 +50,10 @@ final class FileTransfer {
       content = Base64.getDecoder().decode(arguments.getString("content-b64"));
     } catch (IllegalArgumentException e) {
       return Failures.fail(Codes.BAD_REQUEST, "arguments.content-b64: not valid base64");
+    }
+    if (content.length > defaultMaxBytes) {
+      return Failures.fail(Codes.BAD_REQUEST, "arguments.content-b64: " + content.length
+          + " bytes, more than the " + defaultMaxBytes + " a file-put may write");
     }
     String mode = arguments.getString("mode", "w");
     return withHandle(arguments.getString("path"), mode, deadline,

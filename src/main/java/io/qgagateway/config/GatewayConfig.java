@@ -27,6 +27,7 @@ public record GatewayConfig(
     JsonObject policy,
     JsonObject timeouts,
     long autoThawMs,
+    long fileMaxBytes,
     LinkOptions link,
     Metrics metrics,
     boolean jsonLogging,
@@ -138,6 +139,10 @@ public record GatewayConfig(
     long autoThawMs = f.number("autoThawMs", 600_000, 0, DAY_MS);
     f.finish();
 
+    Section files = root.section("files");
+    long fileMaxBytes = files.number("maxBytes", 32L * 1024 * 1024, 1, 1024L * 1024 * 1024);
+    files.finish();
+
     LinkOptions link = linkOptions(root.section("link"));
 
     Section m = root.section("metrics");
@@ -158,7 +163,8 @@ public record GatewayConfig(
 
     root.finish();
     return new GatewayConfig(nodeName, List.copyOf(guests), List.copyOf(discovery), http, bridge,
-        cluster, policy, timeouts, autoThawMs, link, metrics, jsonLogging, demo, drainMs);
+        cluster, policy, timeouts, autoThawMs, fileMaxBytes, link, metrics, jsonLogging, demo,
+        drainMs);
   }
 
   private static GuestTarget guest(Section g) {

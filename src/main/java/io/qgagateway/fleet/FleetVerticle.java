@@ -8,6 +8,7 @@ import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.MessageConsumer;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
@@ -28,6 +29,7 @@ public final class FleetVerticle extends VerticleBase {
 
   private final FleetView view;
   private final long announceMs;
+  private MessageConsumer<JsonObject> announcements;
 
   public FleetVerticle(FleetView view, long announceMs) {
     this.view = view;
@@ -41,7 +43,7 @@ public final class FleetVerticle extends VerticleBase {
   @Override
   public Future<?> start() {
     var bus = vertx.eventBus();
-    var announcements = bus.<JsonObject>consumer(Addresses.FLEET_ANNOUNCE, this::onAnnouncement);
+    announcements = bus.consumer(Addresses.FLEET_ANNOUNCE, this::onAnnouncement);
     var describe = bus.<JsonObject>consumer(describeAddress(view.self().id()),
         m -> m.reply(new JsonObject().put("guests", describeLocal(m.body().getString("guest")))));
     var guests = bus.<Object>consumer(Addresses.GUESTS, this::onGuests);
@@ -57,8 +59,8 @@ public final class FleetVerticle extends VerticleBase {
 
   @Override
   public Future<?> stop() {
-    announce(true);
-    return Future.succeededFuture();
+    // our own consumer goes first, so the farewell is not delivered to a closing handler
+    return announcements.unregister().onComplete(ar -> announce(true));
   }
 
   private void announce(boolean leaving) {
