@@ -52,13 +52,7 @@ class RealAgentReadCommandsTest {
 
   @AfterAll
   static void stop() throws Exception {
-    try {
-      if (fixture != null) {
-        fixture.close();
-      }
-    } finally {
-      vertx.close().await(10, TimeUnit.SECONDS);
-    }
+    RealAgentFixture.closeAll(fixture, vertx);
   }
 
   @Test

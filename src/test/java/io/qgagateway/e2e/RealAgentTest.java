@@ -49,15 +49,7 @@ class RealAgentTest {
 
   @AfterAll
   static void stop() throws Exception {
-    try {
-      if (fixture != null) {
-        fixture.close();
-      }
-    } finally {
-      if (vertx != null) {
-        vertx.close().await(10, TimeUnit.SECONDS);
-      }
-    }
+    RealAgentFixture.closeAll(fixture, vertx);
   }
 
   /** The restart test leaves the link reconnecting; every test starts from a ready guest. */

@@ -51,15 +51,7 @@ class RunAndFilesTest {
 
   @AfterAll
   static void stop() throws Exception {
-    try {
-      if (fixture != null) {
-        fixture.close();
-      }
-    } finally {
-      if (vertx != null) {
-        vertx.close().await(10, TimeUnit.SECONDS);
-      }
-    }
+    RealAgentFixture.closeAll(fixture, vertx);
   }
 
   private static JsonObject call(JsonObject arguments) {
