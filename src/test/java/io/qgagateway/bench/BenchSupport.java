@@ -1,0 +1,280 @@
+package io.qgagateway.bench;
+
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.qgagateway.Gateway;
+import io.qgagateway.config.GatewayConfig;
+import io.qgagateway.http.Health;
+import io.qgagateway.link.GuestLink;
+import io.qgagateway.link.LinkState;
+import io.qgagateway.link.LinkVerticle;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.TimeUnit;
+
+/** What the benchmarks share: gateway start, readiness, percentiles, machine facts, output. */
+final class BenchSupport {
+
+  private BenchSupport() {
+  }
+
+  static int intProp(String name, int def) {
+    return Integer.getInteger(name, def);
+  }
+
+  static long longProp(String name, long def) {
+    return Long.getLong(name, def);
+  }
+
+  /** A gateway config: no HTTP, metrics on, node name "bench", plus the given pieces. */
+  static JsonObject config(JsonArray guests) {
+    return new JsonObject()
+        .put("node", new JsonObject().put("name", "bench"))
+        .put("guests", guests == null ? new JsonArray() : guests)
+        .put("http", new JsonObject().put("enabled", false))
+        .put("shutdown", new JsonObject().put("drainMs", 1000));
+  }
+
+  static JsonObject discovery(Path dir) {
+    return new JsonObject().put("directory", dir.toString())
+        .put("pattern", "(?<name>sim-[0-9]+)\\.sock").put("scanIntervalMs", 1000);
+  }
+
+  static Gateway start(Vertx vertx, JsonObject config) throws Exception {
+    return start(vertx, config, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+  }
+
+  static Gateway start(Vertx vertx, JsonObject config, PrometheusMeterRegistry registry)
+      throws Exception {
+    return Gateway.start(vertx, GatewayConfig.parse(config), registry, new Health(false))
+        .await(120, TimeUnit.SECONDS);
+  }
+
+  /** Guests of this node whose link is READY and has read guest-info ("in sync"). */
+  static int inSync(Gateway gateway) {
+    int n = 0;
+    for (LinkVerticle v : gateway.fleet().local().all()) {
+      GuestLink link = v.link();
+      if (link != null && link.state() == LinkState.READY && link.agentInfo() != null) {
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Waits until {@code count} guests are in sync; returns the ms it took, or -1 on timeout. */
+  static long awaitInSync(Gateway gateway, int count, long timeoutMs) throws InterruptedException {
+    long start = System.nanoTime();
+    long deadline = start + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+    while (System.nanoTime() < deadline) {
+      if (inSync(gateway) >= count) {
+        return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+      }
+      Thread.sleep(20);
+    }
+    return -1;
+  }
+
+  /** Latencies in nanoseconds; percentiles by sorting. */
+  static final class Histogram {
+    private long[] values;
+    private int size;
+
+    Histogram(int capacity) {
+      values = new long[Math.max(16, capacity)];
+    }
+
+    synchronized void add(long nanos) {
+      if (size == values.length) {
+        values = Arrays.copyOf(values, size * 2);
+      }
+      values[size++] = nanos;
+    }
+
+    synchronized int count() {
+      return size;
+    }
+
+    /** p in [0, 100]: the value at that percentile in µs. */
+    synchronized double percentileMicros(double p) {
+      if (size == 0) {
+        return Double.NaN;
+      }
+      long[] sorted = Arrays.copyOf(values, size);
+      Arrays.sort(sorted);
+      int index = (int) Math.min(size - 1, Math.max(0, Math.ceil(p / 100.0 * size) - 1));
+      return sorted[index] / 1000.0;
+    }
+
+    synchronized double meanMicros() {
+      long sum = 0;
+      for (int i = 0; i < size; i++) {
+        sum += values[i];
+      }
+      return size == 0 ? Double.NaN : sum / 1000.0 / size;
+    }
+
+    String summary() {
+      return String.format(Locale.ROOT, "n=%d p50=%.1f µs p90=%.1f µs p99=%.1f µs p99.9=%.1f µs "
+              + "max=%.1f µs mean=%.1f µs", count(), percentileMicros(50), percentileMicros(90),
+          percentileMicros(99), percentileMicros(99.9), percentileMicros(100), meanMicros());
+    }
+  }
+
+  /** A figures block: printed between markers and written to target/bench/NAME.txt. */
+  static final class Report {
+    private final String name;
+    private final List<String> lines = new ArrayList<>();
+
+    Report(String name) {
+      this.name = name;
+      line("machine: " + machine());
+      line("load at start: " + loadAverage());
+    }
+
+    Report line(String text) {
+      lines.add(text);
+      System.out.println("[" + name + "] " + text);
+      System.out.flush();
+      return this;
+    }
+
+    Report format(String format, Object... args) {
+      return line(String.format(Locale.ROOT, format, args));
+    }
+
+    void write() throws IOException {
+      line("load at end: " + loadAverage());
+      StringBuilder out = new StringBuilder("==== " + name + " ====\n");
+      lines.forEach(l -> out.append(l).append('\n'));
+      out.append("==== end ").append(name).append(" ====\n");
+      System.out.println(out);
+      Path dir = Path.of("target", "bench");
+      Files.createDirectories(dir);
+      Files.writeString(dir.resolve(name + ".txt"), out.toString(), StandardCharsets.UTF_8);
+    }
+  }
+
+  static String machine() {
+    long memKb = procField(Path.of("/proc/meminfo"), "MemTotal:");
+    return Runtime.getRuntime().availableProcessors() + " cpus, " + (memKb / 1024) + " MiB RAM, "
+        + System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version")
+        + ", max heap " + (Runtime.getRuntime().maxMemory() >> 20) + " MiB, "
+        + System.getProperty("os.name") + " " + System.getProperty("os.version");
+  }
+
+  static String loadAverage() {
+    try {
+      return Files.readString(Path.of("/proc/loadavg")).trim();
+    } catch (IOException e) {
+      return "?";
+    }
+  }
+
+  /** VmRSS of a process in KiB, -1 if unknown. */
+  static long rssKb(long pid) {
+    return procField(Path.of("/proc/" + pid + "/status"), "VmRSS:");
+  }
+
+  static long procField(Path file, String field) {
+    try {
+      for (String line : Files.readAllLines(file)) {
+        if (line.startsWith(field)) {
+          return Long.parseLong(line.substring(field.length()).trim().split("\\s+")[0]);
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      return -1;
+    }
+    return -1;
+  }
+
+  /** Heap used after a full GC, in bytes. */
+  static long heapAfterGc() throws InterruptedException {
+    for (int i = 0; i < 3; i++) {
+      System.gc();
+      Thread.sleep(200);
+    }
+    return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+  }
+
+  static long openFds(long pid) {
+    String[] list = Path.of("/proc/" + pid + "/fd").toFile().list();
+    return list == null ? -1 : list.length;
+  }
+
+  /**
+   * The simulator as a process of its own: the test classpath (or -Dbench.simJar), its own heap,
+   * a raised fd limit when the hard limit allows it.
+   */
+  static final class SimulatorProcess implements AutoCloseable {
+    final Process process;
+    final long startMillis;
+
+    private SimulatorProcess(Process process, long startMillis) {
+      this.process = process;
+      this.startMillis = startMillis;
+    }
+
+    static SimulatorProcess start(int guests, Path dir, String heap) throws Exception {
+      String classpath = System.getProperty("bench.simJar", System.getProperty("java.class.path"));
+      String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+      String command = "ulimit -n $(ulimit -Hn) 2>/dev/null; exec '" + java + "' -Xmx" + heap
+          + " -XX:+UseSerialGC -cp '" + classpath + "' io.qgagateway.sim.SimulatorMain --guests "
+          + guests + " --dir '" + dir + "'";
+      long t0 = System.nanoTime();
+      Process p = new ProcessBuilder("sh", "-c", command)
+          .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+      BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(),
+          StandardCharsets.UTF_8));
+      String line;
+      while ((line = out.readLine()) != null) {
+        if (line.startsWith("ready ")) {
+          break;
+        }
+      }
+      if (line == null) {
+        p.destroyForcibly();
+        throw new IOException("simulator exited with " + p.waitFor());
+      }
+      // keep draining its stdout so it never blocks on a full pipe
+      Thread drain = new Thread(() -> {
+        try {
+          while (out.readLine() != null) {
+            // discard
+          }
+        } catch (IOException ignored) {
+          // process gone
+        }
+      }, "sim-stdout");
+      drain.setDaemon(true);
+      drain.start();
+      return new SimulatorProcess(p, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+    }
+
+    long pid() {
+      return process.pid();
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+      process.destroy();
+      if (!process.waitFor(10, TimeUnit.SECONDS)) {
+        process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+      }
+    }
+  }
+}
