@@ -104,6 +104,12 @@ final class BenchSupport {
       values[size++] = nanos;
     }
 
+    synchronized void copyInto(Histogram other) {
+      for (int i = 0; i < size; i++) {
+        other.add(values[i]);
+      }
+    }
+
     synchronized int count() {
       return size;
     }

@@ -1,0 +1,99 @@
+package io.qgagateway.bench;
+
+import io.qgagateway.Gateway;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Benchmark 3: fleet scale. For each size, {@code SimulatorMain} runs that many agents in a
+ * process of its own; a fresh gateway in this JVM (-Xmx1g with -Pbench) discovers their sockets
+ * and connects, syncs and reads guest-info of each. Measured: time until all are in sync, heap
+ * after GC and RSS per guest, then one sequential {@code agent.ping} caller per guest for a while
+ * (p50/p99 under load).
+ * {@code mvn -B -q test -Pbench -Dtest=FleetScaleBench [-Dbench.sizes=1000,5000,10000]
+ * [-Dbench.seconds=15]}
+ */
+@Tag("bench")
+class FleetScaleBench {
+
+  @TempDir
+  Path dir;
+
+  @Test
+  void fleetScale() throws Exception {
+    int[] sizes = Arrays.stream(System.getProperty("bench.sizes", "1000,5000,10000").split(","))
+        .map(String::trim).mapToInt(Integer::parseInt).toArray();
+    long millis = BenchSupport.longProp("bench.seconds", 15) * 1000;
+    long self = ProcessHandle.current().pid();
+    BenchSupport.Report report = new BenchSupport.Report("fleet-scale");
+    report.format("sizes %s, load phase %d s (1 sequential agent.ping caller per guest), "
+        + "gateway in the test JVM, simulator in its own process (-Xmx2g)", Arrays.toString(sizes),
+        millis / 1000);
+    report.line("fd limit of the test JVM: " + fdLimit());
+    for (int n : sizes) {
+      Path simDir = dir.resolve("sim-" + n);
+      long heap0 = BenchSupport.heapAfterGc();
+      long rss0 = BenchSupport.rssKb(self);
+      try (BenchSupport.SimulatorProcess sim = BenchSupport.SimulatorProcess.start(n, simDir,
+          "2g")) {
+        report.format("N=%d: simulator ready in %d ms (pid %d)", n, sim.startMillis, sim.pid());
+        Vertx vertx = Vertx.vertx();
+        try {
+          JsonObject config = BenchSupport.config(null)
+              .put("discovery", new JsonArray().add(BenchSupport.discovery(simDir)));
+          long t0 = System.nanoTime();
+          Gateway gateway = BenchSupport.start(vertx, config);
+          long started = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+          long waited = BenchSupport.awaitInSync(gateway, n, 180_000);
+          long total = waited < 0 ? -1 : started + waited;
+          report.format("N=%d: gateway started (scan + deploy) in %d ms; all in sync after %d ms "
+              + "(%d in sync)", n, started, total, BenchSupport.inSync(gateway));
+          long heap = BenchSupport.heapAfterGc();
+          long rss = BenchSupport.rssKb(self);
+          report.format("N=%d: heap after GC %.1f MiB (%.1f MiB before the gateway: %.1f KiB per "
+                  + "guest); RSS %.0f MiB (%.1f KiB per guest over the %.0f MiB before); "
+                  + "fds %d; simulator RSS %.0f MiB", n, heap / 1048576.0, heap0 / 1048576.0,
+              (heap - heap0) / 1024.0 / n, rss / 1024.0, (rss - rss0) / (double) n, rss0 / 1024.0,
+              BenchSupport.openFds(self), BenchSupport.rssKb(sim.pid()) / 1024.0);
+          List<String> all = new ArrayList<>();
+          for (int i = 0; i < n; i++) {
+            all.add("sim-" + i);
+          }
+          Load.run(vertx, "agent.ping", all, 1, Math.min(5_000, millis), 4);
+          Load.Result r = Load.run(vertx, "agent.ping", all, 1, millis, 4);
+          report.line("N=" + n + ": under load: " + r.summary());
+          report.format("N=%d: target (10,000 guests < 1 GiB heap, in sync < 30 s): heap %s, "
+                  + "sync %s", n, heap < (1L << 30) ? "below 1 GiB" : "OVER 1 GiB",
+              total >= 0 && total < 30_000 ? "within 30 s" : "NOT within 30 s");
+          long t1 = System.nanoTime();
+          gateway.stop().await(120, TimeUnit.SECONDS);
+          report.format("N=%d: gateway stopped in %d ms", n,
+              TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t1));
+        } finally {
+          vertx.close().await(120, TimeUnit.SECONDS);
+        }
+      }
+    }
+    report.write();
+  }
+
+  private static String fdLimit() {
+    try {
+      return java.nio.file.Files.readAllLines(Path.of("/proc/self/limits")).stream()
+          .filter(l -> l.startsWith("Max open files")).findFirst().orElse("?")
+          .replaceAll("\\s+", " ");
+    } catch (java.io.IOException e) {
+      return "?";
+    }
+  }
+}
