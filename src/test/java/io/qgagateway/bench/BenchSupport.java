@@ -217,6 +217,62 @@ final class BenchSupport {
     return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
   }
 
+  /** User + system CPU time of a process (all threads) in ms, from /proc/PID/stat. */
+  static long cpuMillis(long pid) {
+    try {
+      String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+      String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+      // fields 14 and 15 of stat; index 0 here is field 3
+      return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10;
+    } catch (IOException | RuntimeException e) {
+      return -1;
+    }
+  }
+
+  /** Busy and total CPU time of the whole machine in ms, from /proc/stat. */
+  static long[] machineCpuMillis() {
+    try {
+      String[] f = Files.readAllLines(Path.of("/proc/stat")).get(0).trim().split("\\s+");
+      long total = 0;
+      for (int i = 1; i < f.length; i++) {
+        total += Long.parseLong(f[i]);
+      }
+      long idle = Long.parseLong(f[4]) + Long.parseLong(f[5]);
+      return new long[] {(total - idle) * 10, total * 10};
+    } catch (IOException | RuntimeException e) {
+      return new long[] {-1, -1};
+    }
+  }
+
+  /** CPU used by the gateway's JVM, the simulator and everything else while a phase ran. */
+  static final class CpuWatch {
+    private final long sim;
+    private final long self = ProcessHandle.current().pid();
+    private final long self0;
+    private final long sim0;
+    private final long[] machine0;
+
+    CpuWatch(long simPid) {
+      sim = simPid;
+      self0 = cpuMillis(self);
+      sim0 = simPid < 0 ? 0 : cpuMillis(simPid);
+      machine0 = machineCpuMillis();
+    }
+
+    String summary(long commands) {
+      long gw = cpuMillis(self) - self0;
+      long sm = sim < 0 ? 0 : cpuMillis(sim) - sim0;
+      long[] m = machineCpuMillis();
+      long busy = m[0] - machine0[0];
+      long total = m[1] - machine0[1];
+      return String.format(Locale.ROOT, "CPU: gateway JVM %.1f s (%.1f µs/command), simulator %.1f s"
+              + " (%.1f µs/command), other processes %.1f s; machine %.0f%% busy",
+          gw / 1000.0, commands == 0 ? 0 : gw * 1000.0 / commands, sm / 1000.0,
+          commands == 0 ? 0 : sm * 1000.0 / commands, (busy - gw - sm) / 1000.0,
+          total == 0 ? 0 : 100.0 * busy / total);
+    }
+  }
+
   static long openFds(long pid) {
     String[] list = Path.of("/proc/" + pid + "/fd").toFile().list();
     return list == null ? -1 : list.length;

@@ -69,9 +69,11 @@ class FleetScaleBench {
           for (int i = 0; i < n; i++) {
             all.add("sim-" + i);
           }
-          Load.run(vertx, "agent.ping", all, 1, Math.min(5_000, millis), 4);
+          Load.run(vertx, "agent.ping", all, 1, BenchSupport.longProp("bench.warmupSeconds", 10) * 1000, 4);
+          BenchSupport.CpuWatch cpu = new BenchSupport.CpuWatch(sim.pid());
           Load.Result r = Load.run(vertx, "agent.ping", all, 1, millis, 4);
           report.line("N=" + n + ": under load: " + r.summary());
+          report.line("N=" + n + ":   " + cpu.summary(r.ok()));
           report.format("N=%d: target (10,000 guests < 1 GiB heap, in sync < 30 s): heap %s, "
                   + "sync %s", n, heap < (1L << 30) ? "below 1 GiB" : "OVER 1 GiB",
               total >= 0 && total < 30_000 ? "within 30 s" : "NOT within 30 s");

@@ -50,18 +50,27 @@ class ThroughputBench {
         for (int i = 0; i < guests; i++) {
           all.add("sim-" + i);
         }
+        BenchSupport.CpuWatch cpu;
         // warm-up: JIT, pools
         Load.run(vertx, "agent.ping", all, 1, Math.min(5_000, millis), callerContexts);
 
+        cpu = new BenchSupport.CpuWatch(sim.pid());
         Load.Result seq = Load.run(vertx, "agent.ping", List.of("sim-0"), 1, millis, 1);
         report.line("1 guest, 1 sequential caller: " + seq.summary());
+        report.line("  " + cpu.summary(seq.ok()));
+        cpu = new BenchSupport.CpuWatch(sim.pid());
         Load.Result conc = Load.run(vertx, "agent.ping", List.of("sim-0"), concurrency, millis,
             callerContexts);
         report.line("1 guest, " + concurrency + " concurrent callers: " + conc.summary());
+        report.line("  " + cpu.summary(conc.ok()));
+        cpu = new BenchSupport.CpuWatch(sim.pid());
         Load.Result fleet1 = Load.run(vertx, "agent.ping", all, 1, millis, callerContexts);
         report.line(guests + " guests, 1 caller each: " + fleet1.summary());
+        report.line("  " + cpu.summary(fleet1.ok()));
+        cpu = new BenchSupport.CpuWatch(sim.pid());
         Load.Result fleetN = Load.run(vertx, "agent.ping", all, perGuest, millis, callerContexts);
         report.line(guests + " guests, " + perGuest + " callers each: " + fleetN.summary());
+        report.line("  " + cpu.summary(fleetN.ok()));
         double best = Math.max(fleet1.perSecond(), fleetN.perSecond());
         report.format("target >= 50,000 commands/s per node across %d guests: %s (best %.0f/s)",
             guests, best >= 50_000 ? "MET" : "MISSED", best);
