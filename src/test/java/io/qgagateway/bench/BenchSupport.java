@@ -75,15 +75,41 @@ final class BenchSupport {
     return n;
   }
 
+  /** How many links are in each state, and how many have read guest-info. */
+  static String states(Gateway gateway) {
+    java.util.Map<LinkState, Integer> byState = new java.util.EnumMap<>(LinkState.class);
+    int info = 0;
+    for (LinkVerticle v : gateway.fleet().local().all()) {
+      GuestLink link = v.link();
+      if (link != null) {
+        byState.merge(link.state(), 1, Integer::sum);
+        info += link.agentInfo() != null ? 1 : 0;
+      }
+    }
+    return byState + " with guest-info " + info;
+  }
+
   /** Waits until {@code count} guests are in sync; returns the ms it took, or -1 on timeout. */
   static long awaitInSync(Gateway gateway, int count, long timeoutMs) throws InterruptedException {
+    return awaitInSync(gateway, count, timeoutMs, null);
+  }
+
+  /** The same, reporting the link states every second to {@code progress} if given. */
+  static long awaitInSync(Gateway gateway, int count, long timeoutMs, Report progress)
+      throws InterruptedException {
     long start = System.nanoTime();
+    long nextReport = start;
     long deadline = start + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
     while (System.nanoTime() < deadline) {
       if (inSync(gateway) >= count) {
         return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
       }
-      Thread.sleep(20);
+      if (progress != null && System.nanoTime() >= nextReport) {
+        progress.line("  +" + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start) + " ms: "
+            + states(gateway));
+        nextReport += TimeUnit.SECONDS.toNanos(2);
+      }
+      Thread.sleep(50);
     }
     return -1;
   }
@@ -246,22 +272,30 @@ final class BenchSupport {
 
   /** CPU used by the gateway's JVM, the simulator and everything else while a phase ran. */
   static final class CpuWatch {
-    private final long sim;
+    private final long[] sims;
     private final long self = ProcessHandle.current().pid();
     private final long self0;
     private final long sim0;
     private final long[] machine0;
 
-    CpuWatch(long simPid) {
-      sim = simPid;
+    CpuWatch(long... simPids) {
+      sims = simPids;
       self0 = cpuMillis(self);
-      sim0 = simPid < 0 ? 0 : cpuMillis(simPid);
+      sim0 = simCpu();
       machine0 = machineCpuMillis();
+    }
+
+    private long simCpu() {
+      long sum = 0;
+      for (long pid : sims) {
+        sum += cpuMillis(pid);
+      }
+      return sum;
     }
 
     String summary(long commands) {
       long gw = cpuMillis(self) - self0;
-      long sm = sim < 0 ? 0 : cpuMillis(sim) - sim0;
+      long sm = simCpu() - sim0;
       long[] m = machineCpuMillis();
       long busy = m[0] - machine0[0];
       long total = m[1] - machine0[1];
@@ -292,11 +326,16 @@ final class BenchSupport {
     }
 
     static SimulatorProcess start(int guests, Path dir, String heap) throws Exception {
+      return start(guests, dir, heap, "sim-");
+    }
+
+    static SimulatorProcess start(int guests, Path dir, String heap, String prefix)
+        throws Exception {
       String classpath = System.getProperty("bench.simJar", System.getProperty("java.class.path"));
       String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
       String command = "ulimit -n $(ulimit -Hn) 2>/dev/null; exec '" + java + "' -Xmx" + heap
           + " -XX:+UseSerialGC -cp '" + classpath + "' io.qgagateway.sim.SimulatorMain --guests "
-          + guests + " --dir '" + dir + "'";
+          + guests + " --dir '" + dir + "' --prefix '" + prefix + "'";
       long t0 = System.nanoTime();
       Process p = new ProcessBuilder("sh", "-c", command)
           .redirectError(ProcessBuilder.Redirect.INHERIT).start();

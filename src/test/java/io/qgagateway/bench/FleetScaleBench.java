@@ -37,40 +37,54 @@ class FleetScaleBench {
     long self = ProcessHandle.current().pid();
     BenchSupport.Report report = new BenchSupport.Report("fleet-scale");
     report.format("sizes %s, load phase %d s (1 sequential agent.ping caller per guest), "
-        + "gateway in the test JVM, simulator in its own process (-Xmx2g)", Arrays.toString(sizes),
+        + "gateway in the test JVM, simulator in processes of its own (-Xmx2g, up to "
+        + "bench.perSimulator agents each)", Arrays.toString(sizes),
         millis / 1000);
     report.line("fd limit of the test JVM: " + fdLimit());
     for (int n : sizes) {
       Path simDir = dir.resolve("sim-" + n);
       long heap0 = BenchSupport.heapAfterGc();
       long rss0 = BenchSupport.rssKb(self);
-      try (BenchSupport.SimulatorProcess sim = BenchSupport.SimulatorProcess.start(n, simDir,
-          "2g")) {
-        report.format("N=%d: simulator ready in %d ms (pid %d)", n, sim.startMillis, sim.pid());
+      // at most bench.perSimulator agents per simulator process: each agent costs it two fds
+      int perProcess = BenchSupport.intProp("bench.perSimulator", 5000);
+      List<BenchSupport.SimulatorProcess> sims = new ArrayList<>();
+      try {
+        for (int k = 0; k * perProcess < n; k++) {
+          // prefixes sim-, sim-0, sim-00...: distinct names, all matched by the pattern
+          sims.add(BenchSupport.SimulatorProcess.start(Math.min(perProcess, n - k * perProcess),
+              simDir, "2g", "sim-" + "0".repeat(k)));
+        }
+        long[] simPids = sims.stream().mapToLong(BenchSupport.SimulatorProcess::pid).toArray();
+        report.format("N=%d: %d simulator process(es) ready in %s ms", n, sims.size(),
+            sims.stream().map(x -> String.valueOf(x.startMillis)).toList());
         Vertx vertx = Vertx.vertx();
         try {
           JsonObject config = BenchSupport.config(null)
               .put("discovery", new JsonArray().add(BenchSupport.discovery(simDir)));
+          BenchSupport.CpuWatch syncCpu = new BenchSupport.CpuWatch(simPids);
           long t0 = System.nanoTime();
           Gateway gateway = BenchSupport.start(vertx, config);
           long started = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
-          long waited = BenchSupport.awaitInSync(gateway, n, 180_000);
+          report.format("N=%d: gateway.start returned after %d ms: %s", n, started,
+              BenchSupport.states(gateway));
+          long waited = BenchSupport.awaitInSync(gateway, n, 180_000, report);
           long total = waited < 0 ? -1 : started + waited;
           report.format("N=%d: gateway started (scan + deploy) in %d ms; all in sync after %d ms "
               + "(%d in sync)", n, started, total, BenchSupport.inSync(gateway));
+          report.line("N=" + n + ":   during start and sync: " + syncCpu.summary(n)
+              .replace("command", "guest"));
           long heap = BenchSupport.heapAfterGc();
           long rss = BenchSupport.rssKb(self);
           report.format("N=%d: heap after GC %.1f MiB (%.1f MiB before the gateway: %.1f KiB per "
                   + "guest); RSS %.0f MiB (%.1f KiB per guest over the %.0f MiB before); "
                   + "fds %d; simulator RSS %.0f MiB", n, heap / 1048576.0, heap0 / 1048576.0,
               (heap - heap0) / 1024.0 / n, rss / 1024.0, (rss - rss0) / (double) n, rss0 / 1024.0,
-              BenchSupport.openFds(self), BenchSupport.rssKb(sim.pid()) / 1024.0);
-          List<String> all = new ArrayList<>();
-          for (int i = 0; i < n; i++) {
-            all.add("sim-" + i);
-          }
+              BenchSupport.openFds(self), Arrays.stream(simPids).map(BenchSupport::rssKb).sum()
+                  / 1024.0);
+          List<String> all = gateway.fleet().local().all().stream()
+              .map(v -> v.target().name()).toList();
           Load.run(vertx, "agent.ping", all, 1, BenchSupport.longProp("bench.warmupSeconds", 10) * 1000, 4);
-          BenchSupport.CpuWatch cpu = new BenchSupport.CpuWatch(sim.pid());
+          BenchSupport.CpuWatch cpu = new BenchSupport.CpuWatch(simPids);
           Load.Result r = Load.run(vertx, "agent.ping", all, 1, millis, 4);
           report.line("N=" + n + ": under load: " + r.summary());
           report.line("N=" + n + ":   " + cpu.summary(r.ok()));
@@ -83,6 +97,10 @@ class FleetScaleBench {
               TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t1));
         } finally {
           vertx.close().await(120, TimeUnit.SECONDS);
+        }
+      } finally {
+        for (BenchSupport.SimulatorProcess sim : sims) {
+          sim.close();
         }
       }
     }
