@@ -19,9 +19,11 @@ import java.util.concurrent.TimeUnit;
  * process of its own; a fresh gateway in this JVM (-Xmx1g with -Pbench) discovers their sockets
  * and connects, syncs and reads guest-info of each. Measured: time until all are in sync, heap
  * after GC and RSS per guest, then one sequential {@code agent.ping} caller per guest for a while
- * (p50/p99 under load).
+ * (saturated: throughput, and latency that is mostly queueing), then one ping per guest every
+ * {@code bench.intervalMs} (paced, below saturation: p50/p99 under load).
  * {@code mvn -B -q test -Pbench -Dtest=FleetScaleBench [-Dbench.sizes=1000,5000,10000]
- * [-Dbench.seconds=15]}
+ * [-Dbench.seconds=15] [-Dbench.warmupSeconds=10] [-Dbench.intervalMs=1000]
+ * [-Dbench.perSimulator=5000]}
  */
 @Tag("bench")
 class FleetScaleBench {
@@ -85,9 +87,17 @@ class FleetScaleBench {
               .map(v -> v.target().name()).toList();
           Load.run(vertx, "agent.ping", all, 1, BenchSupport.longProp("bench.warmupSeconds", 10) * 1000, 4);
           BenchSupport.CpuWatch cpu = new BenchSupport.CpuWatch(simPids);
+          report.line("N=" + n + ": saturating, 1 sequential caller per guest:");
           Load.Result r = Load.run(vertx, "agent.ping", all, 1, millis, 4);
-          report.line("N=" + n + ": under load: " + r.summary());
+          report.line("N=" + n + ": saturated: " + r.summary());
           report.line("N=" + n + ":   " + cpu.summary(r.ok()));
+          // paced: every guest pinged once per bench.intervalMs, well below saturation
+          long interval = BenchSupport.longProp("bench.intervalMs", 1000);
+          cpu = new BenchSupport.CpuWatch(simPids);
+          Load.Result paced = Load.run(vertx, "agent.ping", all, 1, millis, 4, interval);
+          report.line("N=" + n + ": paced, 1 ping per guest every " + interval + " ms: "
+              + paced.summary());
+          report.line("N=" + n + ":   " + cpu.summary(paced.ok()));
           report.format("N=%d: target (10,000 guests < 1 GiB heap, in sync < 30 s): heap %s, "
                   + "sync %s", n, heap < (1L << 30) ? "below 1 GiB" : "OVER 1 GiB",
               total >= 0 && total < 30_000 ? "within 30 s" : "NOT within 30 s");

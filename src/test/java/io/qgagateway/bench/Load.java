@@ -40,6 +40,17 @@ final class Load {
 
   static Result run(Vertx vertx, String address, List<String> guests, int perGuest,
                     long durationMs, int callerContexts) throws InterruptedException {
+    return run(vertx, address, guests, perGuest, durationMs, callerContexts, 0);
+  }
+
+  /**
+   * With {@code intervalMs > 0} each caller is paced instead: it sends one request every
+   * {@code intervalMs} (starting at a random offset), or at once when the previous reply came
+   * later than that. Latency is measured from the send.
+   */
+  static Result run(Vertx vertx, String address, List<String> guests, int perGuest,
+                    long durationMs, int callerContexts, long intervalMs)
+      throws InterruptedException {
     List<Context> contexts = new ArrayList<>();
     for (int i = 0; i < callerContexts; i++) {
       contexts.add(vertx.getOrCreateContext());
@@ -65,8 +76,22 @@ final class Load {
         Context context = contexts.get(index);
         BenchSupport.Histogram h = histograms.get(index);
         context.runOnContext(v -> new Object() {
+          long due = System.nanoTime() + (intervalMs > 0
+              ? TimeUnit.MILLISECONDS.toNanos(java.util.concurrent.ThreadLocalRandom.current()
+                  .nextLong(intervalMs)) : 0);
+
           void next() {
+            long wait = due - System.nanoTime();
+            if (intervalMs > 0 && wait > 1_000_000) {
+              vertx.setTimer(TimeUnit.NANOSECONDS.toMillis(wait), id -> send());
+            } else {
+              send();
+            }
+          }
+
+          void send() {
             long t0 = System.nanoTime();
+            due = t0 + TimeUnit.MILLISECONDS.toNanos(intervalMs);
             if (t0 >= end) {
               finished.countDown();
               return;
