@@ -50,7 +50,8 @@ final class BenchSupport {
 
   static JsonObject discovery(Path dir) {
     return new JsonObject().put("directory", dir.toString())
-        .put("pattern", "(?<name>sim-[0-9]+)\\.sock").put("scanIntervalMs", 1000);
+        .put("pattern", "(?<name>sim-[0-9]+)\\.sock")
+        .put("scanIntervalMs", longProp("bench.scanIntervalMs", 1000));
   }
 
   static Gateway start(Vertx vertx, JsonObject config) throws Exception {
