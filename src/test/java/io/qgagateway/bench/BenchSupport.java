@@ -279,6 +279,9 @@ final class BenchSupport {
     private final long sim0;
     private final long[] machine0;
 
+    private final long gcMillis0 = gcMillis();
+    private final long gcCount0 = gcCount();
+
     CpuWatch(long... simPids) {
       sims = simPids;
       self0 = cpuMillis(self);
@@ -301,10 +304,22 @@ final class BenchSupport {
       long busy = m[0] - machine0[0];
       long total = m[1] - machine0[1];
       return String.format(Locale.ROOT, "CPU: gateway JVM %.1f s (%.1f µs/command), simulator %.1f s"
-              + " (%.1f µs/command), other processes %.1f s; machine %.0f%% busy",
+              + " (%.1f µs/command), other processes %.1f s; machine %.0f%% busy; gateway GC %d "
+              + "collections, %.1f s",
           gw / 1000.0, commands == 0 ? 0 : gw * 1000.0 / commands, sm / 1000.0,
           commands == 0 ? 0 : sm * 1000.0 / commands, (busy - gw - sm) / 1000.0,
-          total == 0 ? 0 : 100.0 * busy / total);
+          total == 0 ? 0 : 100.0 * busy / total, gcCount() - gcCount0,
+          (gcMillis() - gcMillis0) / 1000.0);
+    }
+
+    private static long gcMillis() {
+      return ManagementFactory.getGarbageCollectorMXBeans().stream()
+          .mapToLong(java.lang.management.GarbageCollectorMXBean::getCollectionTime).sum();
+    }
+
+    private static long gcCount() {
+      return ManagementFactory.getGarbageCollectorMXBeans().stream()
+          .mapToLong(java.lang.management.GarbageCollectorMXBean::getCollectionCount).sum();
     }
   }
 
