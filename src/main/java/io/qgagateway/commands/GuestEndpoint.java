@@ -14,6 +14,8 @@ import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -36,6 +38,9 @@ public final class GuestEndpoint implements LinkEndpoint {
   private final FreezeGuard freeze;
   private final RunOperation run;
   private final FileTransfer files;
+  // refuseLocally's index of link.agentInfo(); touched only on the link's context
+  private JsonObject indexedInfo;
+  private Map<String, JsonObject> supportedByName;
 
   public GuestEndpoint(Vertx vertx, GuestLink link, CommandRules rules, GuestEvents events,
                        GatewayMetrics metrics, long autoThawMs, long fileMaxBytes) {
@@ -133,14 +138,50 @@ public final class GuestEndpoint implements LinkEndpoint {
     if (info == null || !(info.getValue("supported_commands") instanceof JsonArray commands)) {
       return Optional.empty();
     }
-    for (Object c : commands) {
-      if (c instanceof JsonObject entry && command.equals(entry.getString("name"))) {
-        return entry.getBoolean("enabled", true) ? Optional.empty()
-            : Optional.of(Failures.of(Codes.UNSUPPORTED,
-                "CommandNotFound: Command " + command + " has been disabled"));
-      }
+    JsonObject entry = supportedEntry(info, commands, command);
+    if (entry != null) {
+      return entry.getBoolean("enabled", true) ? Optional.empty()
+          : Optional.of(Failures.of(Codes.UNSUPPORTED,
+              "CommandNotFound: Command " + command + " has been disabled"));
     }
     return Optional.of(Failures.of(Codes.UNSUPPORTED, "CommandNotFound: The command " + command
         + " has not been found (agent " + info.getValue("version") + ")"));
+  }
+
+  /**
+   * The first entry of {@code supported_commands} named {@code command}, or null. Looked up in an
+   * index built once per cached guest-info (the link replaces the object after each sync and
+   * nothing modifies it), instead of scanning some 50 entries on every request; the scan remains
+   * for an info with a name that is not a string, so such input fails exactly as before.
+   */
+  private JsonObject supportedEntry(JsonObject info, JsonArray commands, String command) {
+    if (info != indexedInfo) {
+      indexedInfo = info;
+      supportedByName = index(commands);
+    }
+    if (supportedByName != null) {
+      return supportedByName.get(command);
+    }
+    for (Object c : commands) {
+      if (c instanceof JsonObject entry && command.equals(entry.getString("name"))) {
+        return entry;
+      }
+    }
+    return null;
+  }
+
+  private static Map<String, JsonObject> index(JsonArray commands) {
+    Map<String, JsonObject> byName = new HashMap<>();
+    for (Object c : commands) {
+      if (c instanceof JsonObject entry) {
+        Object name = entry.getValue("name");
+        if (name instanceof String n) {
+          byName.putIfAbsent(n, entry);
+        } else if (name != null) {
+          return null;
+        }
+      }
+    }
+    return byName;
   }
 }

@@ -23,6 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The gateway against a real qemu-ga 7.x run on this host (sandboxed, dangerous commands
@@ -118,6 +119,21 @@ class RealAgentTest {
     assertTrue(e.getMessage().startsWith("CommandNotFound:"), e.getMessage());
     // and the link is none the worse for it
     ok("agent.ping");
+  }
+
+  @Test
+  void commandTheAgentLacksIsRefusedLocally() throws Exception {
+    // guest-get-load is from QEMU 10.0; the cached guest-info of an older agent lacks it
+    String version = fixture.awaitReady(15_000).getJsonObject("agent").getString("version");
+    assumeTrue(version.startsWith("7.") || version.startsWith("8.") || version.startsWith("9."),
+        "agent " + version + " may know guest-get-load");
+    ReplyException e = Bus.failure(vertx, "agent.get-load", request());
+    assertEquals(Codes.UNSUPPORTED, e.failureCode(), e.getMessage());
+    assertTrue(e.getMessage().startsWith("CommandNotFound: The command guest-get-load has not "
+        + "been found (agent " + version), e.getMessage());
+    // the disabled path again, after the lookup above
+    assertTrue(Bus.failure(vertx, "agent.fstrim", request()).getMessage()
+        .endsWith("has been disabled"));
   }
 
   @Test
