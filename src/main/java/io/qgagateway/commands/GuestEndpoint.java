@@ -61,10 +61,9 @@ public final class GuestEndpoint implements LinkEndpoint {
     return freeze.release();
   }
 
+  /** A request that came over the bus, from another member or straight to this address. */
   @Override
   public void handle(Message<JsonObject> message) {
-    long start = System.nanoTime();
-    String caller = message.headers().get(CALLER_HEADER);
     String suffix = message.headers().get(ADDRESS_HEADER);
     CommandCatalog catalog = rules.catalog();
     CommandSpec spec = suffix == null ? null : catalog.byAddress(suffix).orElse(null);
@@ -79,24 +78,36 @@ public final class GuestEndpoint implements LinkEndpoint {
       message.fail(e.failureCode(), e.getMessage());
       return;
     }
-    Optional<ReplyException> forbidden = rules.policy().check(request);
-    Future<JsonObject> result = forbidden.isPresent()
-        ? Future.failedFuture(forbidden.get()) : dispatch(spec, request);
-    result.onComplete(ar -> {
+    serve(request, message.headers().get(CALLER_HEADER)).onComplete(ar -> {
       if (ar.succeeded()) {
         message.reply(ar.result());
       } else {
         ReplyException failure = Failures.normalize(ar.cause());
         message.fail(failure.failureCode(), failure.getMessage());
       }
-      if (request.mutating()) {
-        Outcome outcome = ar.succeeded()
-            ? (ar.result().containsKey("sent") ? Outcome.SENT : Outcome.OK)
-            : Outcome.ofFailure(Failures.normalize(ar.cause()));
-        Audit.record(link.name(), request.execute() != null ? request.execute() : spec.name(),
-            caller, outcome, System.nanoTime() - start,
-            ar.failed() ? ar.cause().getMessage() : null);
-      }
+    });
+  }
+
+  /**
+   * Serves a checked request: policy, then the command or operation, then the audit line. Call
+   * on the link's context; every path through the gateway ends here.
+   */
+  public Future<JsonObject> serve(RequestBody request, String caller) {
+    long start = System.nanoTime();
+    CommandSpec spec = request.spec();
+    Optional<ReplyException> forbidden = rules.policy().check(request);
+    Future<JsonObject> result = forbidden.isPresent()
+        ? Future.failedFuture(forbidden.get()) : dispatch(spec, request);
+    if (!request.mutating()) {
+      return result;
+    }
+    return result.onComplete(ar -> {
+      Outcome outcome = ar.succeeded()
+          ? (ar.result().containsKey("sent") ? Outcome.SENT : Outcome.OK)
+          : Outcome.ofFailure(Failures.normalize(ar.cause()));
+      Audit.record(link.name(), request.execute() != null ? request.execute() : spec.name(),
+          caller, outcome, System.nanoTime() - start,
+          ar.failed() ? ar.cause().getMessage() : null);
     });
   }
 
