@@ -17,7 +17,7 @@ public record LinkOptions(int maxReplyBytes, int queueSize, long syncTimeoutMs, 
                           long infoTimeoutMs) {
 
   public static final LinkOptions DEFAULTS =
-      new LinkOptions(16 * 1024 * 1024, 64, 3000, 3, 200, 30_000, 500, 10_000);
+      new LinkOptions(16 * 1024 * 1024, 64, 3000, 3, 200, 30_000, 500, 3000);
 
   public LinkOptions {
     if (maxReplyBytes < 1024) {

@@ -15,6 +15,8 @@ import io.qgagateway.link.LinkVerticle;
 import io.qgagateway.link.ResyncReason;
 
 import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -39,6 +41,7 @@ public final class GatewayMetrics implements LinkObserver {
   private final Counter connects;
   private final Counter disconnects;
   private final Counter autoThaws;
+  private final Map<String, Timer> commandTimers = new ConcurrentHashMap<>();
 
   public GatewayMetrics(MeterRegistry registry, boolean guestLabel, LocalGuests guests) {
     this.registry = registry;
@@ -78,16 +81,17 @@ public final class GatewayMetrics implements LinkObserver {
 
   /** One request, from entering the gateway to its reply. */
   public void commandDone(String command, String guest, Outcome outcome, long nanos) {
-    Tags tags = Tags.of("command", command, "outcome", outcome.label());
-    if (guestLabel) {
-      tags = tags.and("guest", guest == null ? "" : guest);
-    }
-    Timer.builder("qga.command.duration")
-        .description("time from a request entering the gateway to its reply")
-        .tags(tags)
-        .serviceLevelObjectives(BUCKETS)
-        .register(registry)
-        .record(nanos, TimeUnit.NANOSECONDS);
+    String g = guestLabel ? (guest == null ? "" : guest) : null;
+    String key = command + '\0' + outcome.label() + (g == null ? "" : '\0' + g);
+    // on every request: skip building tags and ids once the series exists
+    commandTimers.computeIfAbsent(key, k -> {
+      Tags tags = Tags.of("command", command, "outcome", outcome.label());
+      return Timer.builder("qga.command.duration")
+          .description("time from a request entering the gateway to its reply")
+          .tags(g == null ? tags : tags.and("guest", g))
+          .serviceLevelObjectives(BUCKETS)
+          .register(registry);
+    }).record(nanos, TimeUnit.NANOSECONDS);
   }
 
   public void autoThawed() {

@@ -10,6 +10,7 @@ import io.qgagateway.sim.ReplyWriter;
 import io.qgagateway.sim.SimulatedAgent;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
+import io.qgagateway.link.LinkOptions;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.DeliveryOptions;
@@ -48,7 +49,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * Faults also hit the {@code guest-info} the link sends after every sync; a lost one holds the
  * guest's queue for {@code link.infoTimeoutMs}, which bounds the recovery time.
  * {@code mvn -B -q test -Pbench -Dtest=ChaosSoakBench [-Dbench.seconds=60] [-Dbench.guests=50]
- * [-Dbench.perGuest=2] [-Dbench.faultRate=0.02] [-Dbench.infoTimeoutMs=10000]}
+ * [-Dbench.perGuest=2] [-Dbench.faultRate=0.02] [-Dbench.infoTimeoutMs=3000]}
  */
 @Tag("bench")
 class ChaosSoakBench {
@@ -142,7 +143,8 @@ class ChaosSoakBench {
     long millis = BenchSupport.longProp("bench.seconds", 60) * 1000;
     double rate = Double.parseDouble(System.getProperty("bench.faultRate", "0.02"));
     // the link's default: a guest-info reply lost right after a sync holds the queue this long
-    long infoTimeoutMs = BenchSupport.longProp("bench.infoTimeoutMs", 10_000);
+    long infoTimeoutMs = BenchSupport.longProp("bench.infoTimeoutMs",
+        LinkOptions.DEFAULTS.infoTimeoutMs());
     BenchSupport.Report report = new BenchSupport.Report("chaos-soak");
     report.format("%d simulated guests (in-process, own Vert.x), %d callers each, %d s, fault "
             + "rate %.3f per command reply, request timeout %d ms, link.infoTimeoutMs %d, faults %s",
