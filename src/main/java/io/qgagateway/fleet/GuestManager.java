@@ -29,6 +29,7 @@ import java.util.function.Function;
 public final class GuestManager extends VerticleBase {
 
   private static final Logger log = LoggerFactory.getLogger(GuestManager.class);
+  private static final int DEPLOY_BATCH = 256;
 
   private final FleetView view;
   private final LinkObserver observer;
@@ -115,15 +116,29 @@ public final class GuestManager extends VerticleBase {
         steps.add(undeploy(e.getKey()));
       }
     }
-    return Future.join(steps).transform(ar -> {
-      List<Future<?>> deploys = new ArrayList<>();
-      for (GuestTarget t : desired.values()) {
-        if (!deployments.containsKey(t.name())) {
-          deploys.add(deploy(t));
-        }
+    List<GuestTarget> missing = new ArrayList<>();
+    for (GuestTarget t : desired.values()) {
+      if (!deployments.containsKey(t.name())) {
+        missing.add(t);
       }
-      return Future.join(deploys).mapEmpty();
-    });
+    }
+    return Future.join(steps).transform(ar -> deployInBatches(missing, 0));
+  }
+
+  /**
+   * Deploys a batch, then the next once it is up: ten thousand deployments queued at once keep
+   * this event loop busy for seconds, long enough for early links' syncs to time out.
+   */
+  private Future<Void> deployInBatches(List<GuestTarget> targets, int from) {
+    if (from >= targets.size()) {
+      return Future.succeededFuture();
+    }
+    int to = Math.min(targets.size(), from + DEPLOY_BATCH);
+    List<Future<?>> batch = new ArrayList<>();
+    for (GuestTarget t : targets.subList(from, to)) {
+      batch.add(deploy(t));
+    }
+    return Future.join(batch).transform(ar -> deployInBatches(targets, to));
   }
 
   private Future<?> deploy(GuestTarget target) {
