@@ -60,6 +60,9 @@ public record GuestTarget(String name, Transport transport, String address) {
     if (host.startsWith("[") && host.endsWith("]")) {
       host = host.substring(1, host.length() - 1);
     }
+    if (host.isBlank()) {
+      throw new IllegalArgumentException("tcp address has no host: '" + value + "'");
+    }
     int port;
     try {
       port = Integer.parseInt(value.substring(colon + 1));

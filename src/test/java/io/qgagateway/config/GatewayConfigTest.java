@@ -172,6 +172,7 @@ class GatewayConfigTest {
       [{name: a, tcp: '127.0.0.1'}]                 | guests[0].tcp: tcp address must be host:port
       [{name: a, tcp: ':4444'}]                     | guests[0].tcp: tcp address must be host:port
       [{name: a, tcp: 'host:'}]                     | guests[0].tcp: tcp address must be host:port
+      [{name: a, tcp: '[]:4444'}]                   | guests[0].tcp: tcp address has no host
       [{name: a, tcp: 'host:port'}]                 | guests[0].tcp: tcp port must be a number
       [{name: a, tcp: 'host:0'}]                    | guests[0].tcp: tcp port out of range
       [{name: a, tcp: 'host:65536'}]                | guests[0].tcp: tcp port out of range
