@@ -21,6 +21,7 @@ import io.qgagateway.http.Health;
 import io.qgagateway.http.HttpApiVerticle;
 import io.qgagateway.link.GuestTarget;
 import io.qgagateway.metrics.GatewayMetrics;
+import io.qgagateway.metrics.MetricsVerticle;
 import io.vertx.core.Deployable;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -67,7 +68,7 @@ public final class Gateway {
     this.node = new NodeIdentity(id, config.nodeName());
     this.rules = rules(config);
     this.view = new FleetView(node, new LocalGuests());
-    this.metrics = new GatewayMetrics(registry, config.metrics().guestLabel(), view.local());
+    this.metrics = new GatewayMetrics(registry, config.metrics().guestLabel());
     this.prometheus = config.metrics().enabled() && registry instanceof PrometheusMeterRegistry p
         ? p : null;
   }
@@ -131,7 +132,8 @@ public final class Gateway {
           return d.targets();
         });
     return demoTargets
-        .compose(extra -> deploy(new FleetVerticle(view, ANNOUNCE_MS))
+        .compose(extra -> deploy(new MetricsVerticle(metrics.registry(), view.local()))
+            .compose(v -> deploy(new FleetVerticle(view, ANNOUNCE_MS)))
             .compose(v -> deploy(guests))
             .compose(v -> guests.update(config, extra)))
         .compose(v -> deploy(new CommandVerticle(rules, view, metrics, config.drainMs())))

@@ -1,17 +1,13 @@
 package io.qgagateway.metrics;
 
 import io.micrometer.core.instrument.Counter;
-import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
 import io.qgagateway.api.Outcome;
-import io.qgagateway.fleet.LocalGuests;
 import io.qgagateway.link.DiscardKind;
 import io.qgagateway.link.GuestLink;
 import io.qgagateway.link.LinkObserver;
-import io.qgagateway.link.LinkState;
-import io.qgagateway.link.LinkVerticle;
 import io.qgagateway.link.ResyncReason;
 
 import java.time.Duration;
@@ -21,8 +17,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
- * The metrics of METRICS.md. Meters are looked up per call through Micrometer's registry,
- * which caches them; the per-guest label is off unless configured, as a node may hold 10,000.
+ * The event metrics of METRICS.md (latency, resyncs, discards, connects, auto-thaws); the state
+ * gauges are {@link MetricsVerticle}'s. The per-guest label is off unless configured, as a node
+ * may hold 10,000 guests.
  */
 public final class GatewayMetrics implements LinkObserver {
 
@@ -43,7 +40,7 @@ public final class GatewayMetrics implements LinkObserver {
   private final Counter autoThaws;
   private final Map<String, Timer> commandTimers = new ConcurrentHashMap<>();
 
-  public GatewayMetrics(MeterRegistry registry, boolean guestLabel, LocalGuests guests) {
+  public GatewayMetrics(MeterRegistry registry, boolean guestLabel) {
     this.registry = registry;
     this.guestLabel = guestLabel;
     this.connects = Counter.builder("qga.connects").description("agent sockets opened")
@@ -53,16 +50,6 @@ public final class GatewayMetrics implements LinkObserver {
     this.autoThaws = Counter.builder("qga.auto.thaws")
         .description("thaws done by the gateway because no thaw came in time")
         .register(registry);
-    for (LinkState state : LinkState.values()) {
-      Gauge.builder("qga.guests", guests, g -> count(g, state))
-          .description("guests held by this node, by link state")
-          .tag("state", state.label())
-          .register(registry);
-    }
-    Gauge.builder("qga.queue.depth", guests, GatewayMetrics::queued)
-        .description("commands waiting, all guests of this node").register(registry);
-    Gauge.builder("qga.frozen.guests", guests, GatewayMetrics::frozen)
-        .description("guests whose filesystems are frozen").register(registry);
     if (!guestLabel) {
       // the label values dashboards expect read 0 rather than nothing (with a guest label there
       // is no guest to give them yet)
@@ -138,35 +125,5 @@ public final class GatewayMetrics implements LinkObserver {
 
   private Tags withGuest(Tags tags, String guest) {
     return guestLabel && guest != null ? tags.and("guest", guest) : tags;
-  }
-
-  private static double count(LocalGuests guests, LinkState state) {
-    int n = 0;
-    for (LinkVerticle v : guests.all()) {
-      if (v.link() != null && v.link().state() == state) {
-        n++;
-      }
-    }
-    return n;
-  }
-
-  private static double queued(LocalGuests guests) {
-    long n = 0;
-    for (LinkVerticle v : guests.all()) {
-      if (v.link() != null) {
-        n += v.link().queued();
-      }
-    }
-    return n;
-  }
-
-  private static double frozen(LocalGuests guests) {
-    int n = 0;
-    for (LinkVerticle v : guests.all()) {
-      if (v.endpoint() != null && v.endpoint().frozen()) {
-        n++;
-      }
-    }
-    return n;
   }
 }
