@@ -88,9 +88,17 @@ public final class FleetView {
     return out;
   }
 
-  /** The node to send a guest's requests to. */
+  /** The node to send a guest's requests to: the first of {@link #holders}, without the list. */
   public Optional<String> route(String guest) {
-    List<String> holders = holders(guest);
-    return holders.isEmpty() ? Optional.empty() : Optional.of(holders.get(0));
+    if (local.contains(guest)) {
+      return Optional.of(self.id());
+    }
+    String first = null;
+    for (RemoteNode n : remotes.values()) {
+      if (n.guests().contains(guest) && (first == null || n.id().compareTo(first) < 0)) {
+        first = n.id();
+      }
+    }
+    return Optional.ofNullable(first);
   }
 }
