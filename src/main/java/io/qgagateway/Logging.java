@@ -28,7 +28,11 @@ final class Logging {
     if (System.getProperty("java.util.logging.config.file") != null) {
       return;
     }
-    LogManager.getLogManager().reset();
+    if (LogManager.getLogManager() instanceof StopSafeLogManager manager) {
+      manager.resetNow();
+    } else {
+      LogManager.getLogManager().reset();
+    }
     Logger root = Logger.getLogger("");
     Handler handler = new ConsoleHandler();
     handler.setLevel(Level.ALL);
@@ -38,6 +42,22 @@ final class Logging {
     // chatty at INFO; their warnings still show
     Logger.getLogger("com.hazelcast").setLevel(Level.WARNING);
     Logger.getLogger("io.netty").setLevel(Level.WARNING);
+  }
+
+  /**
+   * The JDK resets logging from a shutdown hook of its own, racing ours: what the gateway logs
+   * while it drains, thaws and closes would be lost. This manager resets only when asked to.
+   * {@link Main} makes it the LogManager before anything logs.
+   */
+  public static final class StopSafeLogManager extends LogManager {
+    @Override
+    public void reset() {
+      // only resetNow(): the JDK's shutdown cleaner calls this too
+    }
+
+    void resetNow() {
+      super.reset();
+    }
   }
 
   private static String shortName(String logger) {

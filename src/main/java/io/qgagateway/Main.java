@@ -27,6 +27,13 @@ import java.util.logging.Logger;
 /** {@code java -jar qga-gateway.jar [--config FILE] [--cluster]}. */
 public final class Main {
 
+  static {
+    // before the first logger exists, or the JDK's own manager is already in place
+    if (System.getProperty("java.util.logging.manager") == null) {
+      System.setProperty("java.util.logging.manager", Logging.StopSafeLogManager.class.getName());
+    }
+  }
+
   private static final Logger log = Logger.getLogger(Main.class.getName());
   private static final String USAGE = """
       usage: java -jar qga-gateway.jar [--config FILE] [--cluster]
