@@ -225,7 +225,11 @@ public final class GuestLink {
     cancelTimer(syncTimer);
     cancelTimer(graceTimer);
     lastError = reason;
-    if (inFlight != null) {
+    if (inFlight != null && !inFlight.successResponse) {
+      // shutdown: a VM powers off ~0.5 s after it, and QEMU's exit closes the socket, maybe
+      // within the grace window; no error came before the EOF, so the command was carried out
+      finish(inFlight, new JsonObject().put("sent", true));
+    } else if (inFlight != null) {
       finish(inFlight, Failures.of(Codes.NOT_CONNECTED,
           "the agent connection closed before the reply"));
     }
