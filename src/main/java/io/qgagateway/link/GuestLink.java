@@ -145,7 +145,8 @@ public final class GuestLink {
 
   /**
    * Queues one command. Succeeds with {@code {"return": X}}, or {@code {"sent": true}} for a
-   * command without success response once its grace window passed without an error; fails with a
+   * command without success response once its grace window passed without an error (or the
+   * socket closed before any error came: a VM that powered off); fails with a
    * contract code. Every call completes exactly once, within {@code timeoutMs}.
    */
   public Future<JsonObject> execute(String command, JsonObject arguments, long timeoutMs,
