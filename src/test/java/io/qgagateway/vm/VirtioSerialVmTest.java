@@ -77,6 +77,7 @@ class VirtioSerialVmTest {
   private static long[] rawPingMicros;
 
   @BeforeAll
+  @Timeout(value = 15, unit = TimeUnit.MINUTES) // the first run may install QEMU and a kernel
   static void boot() throws Exception {
     Path guestDir = Path.of(System.getProperty("qga.vm.dir", "target/vm")).toAbsolutePath();
     ensureGuest(guestDir);
@@ -89,13 +90,17 @@ class VirtioSerialVmTest {
         "-device", "virtio-serial-pci",
         "-chardev", "socket,id=qga0,path=" + socket + ",server=on,wait=off",
         "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0");
-    qemu = new ProcessBuilder(command).redirectErrorStream(true)
-        .redirectOutput(dir.resolve("console.log").toFile()).start();
+    long started = System.nanoTime();
+    try {
+      qemu = new ProcessBuilder(command).redirectErrorStream(true)
+          .redirectOutput(dir.resolve("console.log").toFile()).start();
+    } catch (IOException e) {
+      fail("cannot run qemu-system-x86_64 (.ci/vm/build-guest.sh installs it, as root)", e);
+    }
     GatewayHarness.waitFor("QEMU's chardev socket", () -> Files.exists(socket) || !qemu.isAlive(),
         Duration.ofSeconds(30));
     assertTrue(qemu.isAlive(), () -> "QEMU exited: " + console());
 
-    long started = System.nanoTime();
     awaitAgent(socket);
     System.out.printf("VirtioSerialVmTest: qemu-ga in the VM answered %d ms after QEMU started%n",
         TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
