@@ -145,7 +145,8 @@ public final class GuestLink {
 
   /**
    * Queues one command. Succeeds with {@code {"return": X}}, or {@code {"sent": true}} for a
-   * command without success response once its grace window passed without an error; fails with a
+   * command without success response once its grace window passed without an error (or the
+   * socket closed before any error came: a VM that powered off); fails with a
    * contract code. Every call completes exactly once, within {@code timeoutMs}.
    */
   public Future<JsonObject> execute(String command, JsonObject arguments, long timeoutMs,
@@ -225,7 +226,11 @@ public final class GuestLink {
     cancelTimer(syncTimer);
     cancelTimer(graceTimer);
     lastError = reason;
-    if (inFlight != null) {
+    if (inFlight != null && !inFlight.successResponse) {
+      // shutdown: a VM powers off ~0.5 s after it, and QEMU's exit closes the socket, maybe
+      // within the grace window; no error came before the EOF, so the command was carried out
+      finish(inFlight, new JsonObject().put("sent", true));
+    } else if (inFlight != null) {
       finish(inFlight, Failures.of(Codes.NOT_CONNECTED,
           "the agent connection closed before the reply"));
     }

@@ -144,6 +144,20 @@ class GuestLinkFaultTest {
     assertTrue(h.resyncs.contains(ResyncReason.AFTER_NO_RESPONSE), h.resyncs.toString());
   }
 
+  /**
+   * A VM powers off about 0.5 s after guest-shutdown, and its chardev socket closes when QEMU
+   * exits, possibly within the grace window: that EOF, with no error before it, is the success.
+   */
+  @Test
+  void noResponseCommandFollowedByEofIsSent() {
+    h.startReady();
+    agent.onCommand("guest-shutdown", 1, Fault.CLOSE_MID_REPLY);
+    JsonObject sent = await(h.execute("guest-shutdown", null, 2000, false), Duration.ofSeconds(5));
+    assertEquals(new JsonObject().put("sent", true), sent);
+    h.assertSyncs(1101);
+    assertEquals(2, h.connects.get());
+  }
+
   @Test
   void noResponseCommandAnsweredWithErrorFails() {
     h.startReady();
