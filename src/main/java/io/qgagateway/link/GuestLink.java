@@ -323,7 +323,8 @@ public final class GuestLink {
   // ---- commands ---------------------------------------------------------------------------------
 
   private void pump() {
-    if (state != LinkState.READY || inFlight != null || manualSync != null || socket == null) {
+    if (stopped || state != LinkState.READY || inFlight != null || manualSync != null
+        || socket == null) {
       return;
     }
     Pending p = queue.pollFirst();
@@ -427,8 +428,8 @@ public final class GuestLink {
     } else {
       p.promise.tryFail((Throwable) outcome);
     }
-    // completion handlers may have queued more; run the next one after them, on the context
-    context.runOnContext(v -> pump());
+    // callers that resync entered SYNCING first, so this writes only onto a stream in step
+    pump();
   }
 
   private void failQueue(Throwable failure) {
