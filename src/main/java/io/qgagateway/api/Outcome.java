@@ -1,6 +1,7 @@
 package io.qgagateway.api;
 
-import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.AsyncResult;
+import io.vertx.core.json.JsonObject;
 
 /** The {@code outcome} label of {@code qga_command_duration_seconds} (METRICS.md). */
 public enum Outcome {
@@ -28,7 +29,11 @@ public enum Outcome {
     };
   }
 
-  public static Outcome ofFailure(Throwable failure) {
-    return failure instanceof ReplyException re ? ofCode(re.failureCode()) : ERROR;
+  /** The outcome of a finished request: {@code sent} for commands without success reply. */
+  public static Outcome of(AsyncResult<JsonObject> reply) {
+    if (reply.succeeded()) {
+      return reply.result().containsKey("sent") ? SENT : OK;
+    }
+    return ofCode(Failures.normalize(reply.cause()).failureCode());
   }
 }

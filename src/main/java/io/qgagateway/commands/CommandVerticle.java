@@ -149,22 +149,16 @@ public final class CommandVerticle extends VerticleBase {
   private void finish(Message<Object> message, CommandSpec spec, RequestBody request, long start,
                       Future<JsonObject> reply) {
     reply.onComplete(ar -> {
-      Outcome outcome;
       if (ar.succeeded()) {
         message.reply(ar.result());
-        outcome = ar.result().containsKey("sent") ? Outcome.SENT : Outcome.OK;
       } else {
         ReplyException failure = Failures.normalize(ar.cause());
         message.fail(failure.failureCode(), failure.getMessage());
-        outcome = Outcome.ofCode(failure.failureCode());
       }
       // a passthrough of a command the catalog lacks counts as "command": labels stay bounded
       String command = request != null && request.target() != null
           ? request.target().name() : spec.name();
-      if (request == null && spec.kind() == CommandSpec.Kind.AGENT) {
-        command = spec.name();
-      }
-      metrics.commandDone(command, request == null ? null : request.guest(), outcome,
+      metrics.commandDone(command, request == null ? null : request.guest(), Outcome.of(ar),
           System.nanoTime() - start);
     });
   }

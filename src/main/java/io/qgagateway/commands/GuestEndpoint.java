@@ -113,11 +113,8 @@ public final class GuestEndpoint implements LinkEndpoint {
       return result;
     }
     return result.onComplete(ar -> {
-      Outcome outcome = ar.succeeded()
-          ? (ar.result().containsKey("sent") ? Outcome.SENT : Outcome.OK)
-          : Outcome.ofFailure(Failures.normalize(ar.cause()));
       Audit.record(link.name(), request.execute() != null ? request.execute() : spec.name(),
-          caller, outcome, System.nanoTime() - start,
+          caller, Outcome.of(ar), System.nanoTime() - start,
           ar.failed() ? ar.cause().getMessage() : null);
     });
   }

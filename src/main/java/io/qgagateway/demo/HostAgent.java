@@ -85,10 +85,6 @@ public final class HostAgent implements AutoCloseable {
     return socket;
   }
 
-  public List<String> blocked() {
-    return blocked;
-  }
-
   public boolean alive() {
     return process != null && process.isAlive();
   }

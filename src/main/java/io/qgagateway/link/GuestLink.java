@@ -444,10 +444,8 @@ public final class GuestLink {
 
   private void setState(LinkState next) {
     if (next != state) {
-      LinkState previous = state;
       state = next;
       since = Instant.now();
-      observer.stateChanged(this, previous, next);
     }
   }
 

@@ -3,9 +3,6 @@ package io.qgagateway.link;
 /** What a link reports about itself, for events and metrics. Called on the link's context. */
 public interface LinkObserver {
 
-  default void stateChanged(GuestLink link, LinkState from, LinkState to) {
-  }
-
   default void connected(GuestLink link) {
   }
 
@@ -29,12 +26,6 @@ public interface LinkObserver {
   default LinkObserver andThen(LinkObserver next) {
     LinkObserver first = this;
     return new LinkObserver() {
-      @Override
-      public void stateChanged(GuestLink link, LinkState from, LinkState to) {
-        first.stateChanged(link, from, to);
-        next.stateChanged(link, from, to);
-      }
-
       @Override
       public void connected(GuestLink link) {
         first.connected(link);
