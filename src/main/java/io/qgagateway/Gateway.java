@@ -23,6 +23,7 @@ import io.qgagateway.link.GuestTarget;
 import io.qgagateway.metrics.GatewayMetrics;
 import io.qgagateway.metrics.MetricsVerticle;
 import io.vertx.core.Deployable;
+import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.internal.VertxInternal;
@@ -35,6 +36,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.function.Supplier;
 
 /**
  * One gateway member on a Vert.x instance: the verticles of the architecture, deployed in
@@ -136,7 +138,8 @@ public final class Gateway {
             .compose(v -> deploy(new FleetVerticle(view, ANNOUNCE_MS)))
             .compose(v -> deploy(guests))
             .compose(v -> guests.update(config, extra)))
-        .compose(v -> deploy(new CommandVerticle(rules, view, metrics, config.drainMs())))
+        .compose(v -> deploy(() -> new CommandVerticle(rules, view, metrics, config.drainMs()),
+            new DeploymentOptions().setInstances(eventLoops())))
         .compose(v -> {
           if (!config.http().enabled()) {
             health.httpUp();
@@ -155,8 +158,9 @@ public final class Gateway {
     CommandRules checked = rules(next);
     rules.replace(checked.catalog(), checked.policy());
     if (!next.http().equals(config.http()) || !next.bridge().equals(config.bridge())
-        || !next.cluster().equals(config.cluster()) || !next.demo().equals(config.demo())) {
-      log.warn("http, bridge, cluster and demo changes take effect at the next restart");
+        || !next.cluster().equals(config.cluster()) || !next.demo().equals(config.demo())
+        || !next.vertx().equals(config.vertx())) {
+      log.warn("http, bridge, cluster, demo and vertx changes take effect at the next restart");
     }
     GatewayConfig applied = next;
     config = next;
@@ -177,9 +181,25 @@ public final class Gateway {
   }
 
   private Future<Void> deploy(Deployable verticle) {
-    return vertx.deployVerticle(verticle).map(id -> {
+    return deploy(() -> verticle, new DeploymentOptions());
+  }
+
+  private Future<Void> deploy(Supplier<Deployable> verticles, DeploymentOptions options) {
+    return vertx.deployVerticle(verticles, options).map(id -> {
       deployments.add(id);
       return null;
     });
+  }
+
+  /**
+   * One command verticle per event loop: requests spread over all of them, and one that lands
+   * on the loop of its guest's link is served without a thread hand-off.
+   */
+  private int eventLoops() {
+    int n = 0;
+    for (var ignored : ((VertxInternal) vertx).nettyEventLoopGroup()) {
+      n++;
+    }
+    return Math.max(1, n);
   }
 }

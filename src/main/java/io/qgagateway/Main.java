@@ -88,8 +88,8 @@ public final class Main {
     new JvmGcMetrics().bindTo(registry);
     new JvmThreadMetrics().bindTo(registry);
     new ProcessorMetrics().bindTo(registry);
-    VertxOptions options = new VertxOptions().setMetricsOptions(new MicrometerMetricsOptions()
-        .setEnabled(config.metrics().enabled()));
+    VertxOptions options = config.vertx().applyTo(new VertxOptions()
+        .setMetricsOptions(new MicrometerMetricsOptions().setEnabled(config.metrics().enabled())));
     boolean clustered = config.cluster().enabled();
     VertxBuilder builder = Vertx.builder().with(options)
         .withMetrics(new MicrometerMetricsFactory(registry));
@@ -125,7 +125,12 @@ public final class Main {
         + ")" + (gateway.httpPort() > 0 ? ", HTTP on " + config.http().host() + ":"
         + gateway.httpPort() : "") + (config.bridge().enabled() ? ", bridge on "
         + config.bridge().host() + ":" + config.bridge().port() : "")
-        + (clustered ? ", clustered" : ""));
+        + (clustered ? ", clustered" : "") + ", " + (vertx.isNativeTransportEnabled() ? "epoll"
+        : "NIO") + " transport");
+    if (config.vertx().nativeTransport() && !vertx.isNativeTransportEnabled()) {
+      log.warning("native transport unavailable, using NIO: "
+          + vertx.unavailableNativeTransportCause());
+    }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       log.info("stopping: draining requests, thawing frozen guests, closing sockets");
       watcher.close();

@@ -14,6 +14,7 @@ import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
 import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.json.JsonObject;
 
 import java.util.ArrayList;
@@ -22,7 +23,7 @@ import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Serves the public {@code agent.X} addresses on every member: checks the request (400), finds
+ * Serves the public {@code agent.X} addresses on every member (one instance per event loop): checks the request (400), finds
  * the member holding the guest (404) and hands the request to that guest's internal address,
  * where policy and the link are. Records the latency of every request, failures included.
  */
@@ -96,34 +97,38 @@ public final class CommandVerticle extends VerticleBase {
       finish(message, spec, null, start, Future.failedFuture(e));
       return;
     }
-    Optional<String> node = view.route(request.guest());
-    if (node.isEmpty()) {
+    // this member's own guests first: the route would name this member for them anyway
+    LinkVerticle local = view.local().get(request.guest());
+    Optional<String> node = local != null ? Optional.empty() : view.route(request.guest());
+    if (local == null && node.isEmpty()) {
       finish(message, spec, null, start, Failures.fail(Codes.UNKNOWN_GUEST,
           "no guest " + request.guest() + " in the cluster"));
       return;
     }
     String caller = message.headers().get(GuestEndpoint.CALLER_HEADER);
     inFlight.incrementAndGet();
-    Future<JsonObject> reply = node.get().equals(view.self().id())
-        ? serveLocally(request, caller)
+    Future<JsonObject> reply = local != null
+        ? serveLocally(local, request, caller)
         : forward(node.get(), suffix, message.body(), request, caller);
     finish(message, spec, request, start,
         reply.onComplete(ar -> inFlight.decrementAndGet()));
   }
 
   /**
-   * This member holds the guest: hand the checked request to its endpoint on the link's event
-   * loop, without a second bus hop or a second parse. The endpoint applies policy as it does
-   * for requests from other members, and the link guarantees the reply within the timeout.
+   * This member holds the guest: hand the checked request to its endpoint on the link's context,
+   * without a second bus hop or a second parse; inline when this verticle runs on the link's
+   * event loop, else one hand-off to it. The endpoint applies policy as it does for requests from
+   * other members, and the link guarantees the reply within the timeout.
    */
-  private Future<JsonObject> serveLocally(RequestBody request, String caller) {
-    LinkVerticle verticle = view.local().get(request.guest());
-    if (verticle == null || !(verticle.endpoint() instanceof GuestEndpoint endpoint)) {
-      // removed between the route and now
+  private Future<JsonObject> serveLocally(LinkVerticle verticle, RequestBody request,
+                                          String caller) {
+    if (!(verticle.endpoint() instanceof GuestEndpoint endpoint)) {
+      // registered, not started yet, or stopping
       return Failures.fail(Codes.UNKNOWN_GUEST, "no guest " + request.guest() + " in the cluster");
     }
     Promise<JsonObject> reply = Promise.promise();
-    verticle.link().context().runOnContext(v -> endpoint.serve(request, caller).onComplete(reply));
+    ((ContextInternal) verticle.link().context())
+        .emit(v -> endpoint.serve(request, caller).onComplete(reply));
     return reply.future();
   }
 

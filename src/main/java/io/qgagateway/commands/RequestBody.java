@@ -47,18 +47,12 @@ public record RequestBody(CommandSpec spec, String guest, String execute, Comman
     CommandSpec target = execute == null ? null : catalog.byName(execute).orElse(null);
     boolean freezes = target != null && target.freezes();
 
-    Set<String> allowed = new TreeSet<>(Set.of("guest", "arguments", "timeoutMs"));
-    if (spec.kind() == Kind.PASSTHROUGH) {
-      allowed.add("execute");
-    }
-    if (freezes) {
-      allowed.add("autoThawMs");
-    }
+    boolean passthrough = spec.kind() == Kind.PASSTHROUGH;
     for (String field : json.fieldNames()) {
-      if (!allowed.contains(field)) {
+      if (!allowed(field, passthrough, freezes)) {
         throw bad(field + ": unknown field" + ("autoThawMs".equals(field)
             ? " (only for fsfreeze-freeze and fsfreeze-freeze-list)"
-            : " (expected " + String.join(", ", allowed) + ")"));
+            : " (expected " + expected(passthrough, freezes) + ")"));
       }
     }
 
@@ -68,6 +62,27 @@ public record RequestBody(CommandSpec spec, String guest, String execute, Comman
     long timeoutMs = timeout != null ? timeout : (target != null ? target : spec).timeoutMs();
     return new RequestBody(spec, guest, execute, target, arguments, timeoutMs,
         millis(json, "autoThawMs", 0));
+  }
+
+  private static boolean allowed(String field, boolean passthrough, boolean freezes) {
+    return switch (field) {
+      case "guest", "arguments", "timeoutMs" -> true;
+      case "execute" -> passthrough;
+      case "autoThawMs" -> freezes;
+      default -> false;
+    };
+  }
+
+  /** The fields {@link #allowed} accepts, sorted, for the error message. */
+  private static String expected(boolean passthrough, boolean freezes) {
+    Set<String> fields = new TreeSet<>(Set.of("guest", "arguments", "timeoutMs"));
+    if (passthrough) {
+      fields.add("execute");
+    }
+    if (freezes) {
+      fields.add("autoThawMs");
+    }
+    return String.join(", ", fields);
   }
 
   /** Audited: what the catalog says of the command sent; an unknown passthrough counts as one. */
@@ -126,7 +141,7 @@ public record RequestBody(CommandSpec spec, String guest, String execute, Comman
     if (!(value instanceof String name)) {
       throw bad("guest: expected string, got " + JsonKind.of(value));
     }
-    if (!GuestTarget.NAME.matcher(name).matches()) {
+    if (!GuestTarget.validName(name)) {
       throw bad("guest: invalid name '" + shorten(name) + "', expected "
           + GuestTarget.NAME.pattern());
     }

@@ -2,6 +2,7 @@ package io.qgagateway.config;
 
 import io.qgagateway.link.GuestTarget;
 import io.qgagateway.link.LinkOptions;
+import io.vertx.core.VertxOptions;
 import io.vertx.core.json.JsonObject;
 
 import java.net.InetAddress;
@@ -32,7 +33,8 @@ public record GatewayConfig(
     Metrics metrics,
     boolean jsonLogging,
     Demo demo,
-    long drainMs) {
+    long drainMs,
+    VertxSettings vertx) {
 
   /** A directory scanned for agent sockets; {@code pattern} names the guest with group "name". */
   public record Discovery(String directory, Pattern pattern, long scanIntervalMs) {
@@ -53,6 +55,21 @@ public record GatewayConfig(
   }
 
   public record Metrics(boolean enabled, boolean guestLabel) {
+  }
+
+  /**
+   * The Vert.x instance: the native (epoll) transport where available, and the number of event
+   * loops ({@code 0} = Vert.x's default of twice the cores).
+   */
+  public record VertxSettings(boolean nativeTransport, int eventLoops) {
+
+    public VertxOptions applyTo(VertxOptions options) {
+      options.setPreferNativeTransport(nativeTransport);
+      if (eventLoops > 0) {
+        options.setEventLoopPoolSize(eventLoops);
+      }
+      return options;
+    }
   }
 
   /** The embedded demo: simulated agents, and a sandboxed host qemu-ga where installed. */
@@ -161,10 +178,15 @@ public record GatewayConfig(
     long drainMs = s.number("drainMs", 10_000, 0, 600_000);
     s.finish();
 
+    Section v = root.section("vertx");
+    VertxSettings vertxSettings = new VertxSettings(v.bool("nativeTransport", true),
+        v.integer("eventLoops", 0, 0, 1024));
+    v.finish();
+
     root.finish();
     return new GatewayConfig(nodeName, List.copyOf(guests), List.copyOf(discovery), http, bridge,
         cluster, policy, timeouts, autoThawMs, fileMaxBytes, link, metrics, jsonLogging, demo,
-        drainMs);
+        drainMs, vertxSettings);
   }
 
   private static GuestTarget guest(Section g) {
@@ -175,7 +197,7 @@ public record GatewayConfig(
     if (name == null) {
       throw new ConfigException(g.key("name") + ": required");
     }
-    if (!GuestTarget.NAME.matcher(name).matches()) {
+    if (!GuestTarget.validName(name)) {
       throw new ConfigException(g.key("name") + ": '" + name
           + "' is not a valid guest name ([A-Za-z0-9][A-Za-z0-9._-]{0,127})");
     }

@@ -38,7 +38,7 @@ public final class DiscoveryScanner {
         Matcher m = spec.pattern().matcher(relative);
         if (m.matches()) {
           String name = m.group("name");
-          if (name != null && GuestTarget.NAME.matcher(name).matches()) {
+          if (name != null && GuestTarget.validName(name)) {
             found.add(GuestTarget.unix(name, p.toString()));
           }
         }

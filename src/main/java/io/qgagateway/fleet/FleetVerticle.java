@@ -119,7 +119,7 @@ public final class FleetVerticle extends VerticleBase {
       }
       Object guest = body.getValue("guest");
       if (guest != null) {
-        if (!(guest instanceof String s) || !GuestTarget.NAME.matcher(s).matches()) {
+        if (!(guest instanceof String s) || !GuestTarget.validName(s)) {
           message.fail(Codes.BAD_REQUEST, "guest: must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
           return;
         }

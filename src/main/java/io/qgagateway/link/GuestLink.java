@@ -20,8 +20,11 @@ import io.vertx.core.net.NetSocket;
 
 import java.time.Instant;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The connection to one guest's agent: one socket, one command in flight, a bounded queue.
@@ -62,6 +65,9 @@ public final class GuestLink {
 
   private Pending inFlight;
   private long graceTimer = -1;
+  // one timer for all requests' deadlines, armed for the earliest (see armDeadline)
+  private long deadlineTimer = -1;
+  private long deadlineTimerAt;
 
   private long syncId;
   private long syncStartNanos;
@@ -129,6 +135,8 @@ public final class GuestLink {
     cancelTimer(reconnectTimer);
     cancelTimer(syncTimer);
     cancelTimer(graceTimer);
+    cancelTimer(deadlineTimer);
+    deadlineTimer = -1;
     if (inFlight != null) {
       finish(inFlight, Failures.of(Codes.NOT_CONNECTED, "the guest link was closed"));
     }
@@ -167,7 +175,9 @@ public final class GuestLink {
       return Failures.fail(Codes.BUSY, "the command queue of guest " + name() + " is full ("
           + options.queueSize() + ")");
     }
-    p.timer = vertx.setTimer(Math.max(1, timeoutMs), id -> expire(p, timeoutMs));
+    p.timeoutMs = timeoutMs;
+    p.deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+    armDeadline(p.deadline);
     if (first) {
       queue.addFirst(p);
     } else {
@@ -350,11 +360,61 @@ public final class GuestLink {
     }
   }
 
-  private void expire(Pending p, long timeoutMs) {
-    p.timer = -1;
+  /**
+   * Makes sure the deadline timer fires by {@code deadline}. Requests come with deadlines later
+   * than the one armed nearly always, so most need no timer of their own: one timer per link,
+   * re-armed when it fires, instead of a timer set and cancelled for every command.
+   */
+  private void armDeadline(long deadline) {
+    if (deadlineTimer >= 0 && deadlineTimerAt <= deadline) {
+      return;
+    }
+    cancelTimer(deadlineTimer);
+    deadlineTimerAt = deadline;
+    long delayMs = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime() + 999_999);
+    deadlineTimer = vertx.setTimer(Math.max(1, delayMs), id -> onDeadlineTimer());
+  }
+
+  /** Expires what is due, then re-arms for the earliest request still waiting. */
+  private void onDeadlineTimer() {
+    deadlineTimer = -1;
+    long now = System.nanoTime();
+    List<Pending> due = new ArrayList<>();
+    for (Pending p : waiting()) {
+      if (p.deadline - now <= 0) {
+        due.add(p);
+      }
+    }
+    due.forEach(this::expire);
+    List<Pending> left = waiting();
+    if (!left.isEmpty()) {
+      long earliest = left.get(0).deadline;
+      for (Pending p : left) {
+        earliest = p.deadline - earliest < 0 ? p.deadline : earliest;
+      }
+      armDeadline(earliest);
+    }
+  }
+
+  /** Every request not completed yet: in flight, a manual sync, the queue. */
+  private List<Pending> waiting() {
+    List<Pending> out = new ArrayList<>(queue.size() + 2);
+    if (inFlight != null) {
+      out.add(inFlight);
+    }
+    if (manualSync != null) {
+      out.add(manualSync);
+    }
+    out.addAll(queue);
+    out.removeIf(p -> p.promise.future().isComplete());
+    return out;
+  }
+
+  private void expire(Pending p) {
     if (p.promise.future().isComplete()) {
       return;
     }
+    long timeoutMs = p.timeoutMs;
     if (p == inFlight) {
       cancelTimer(graceTimer);
       startSync(ResyncReason.TIMEOUT);
@@ -418,8 +478,6 @@ public final class GuestLink {
    * command: callers that resync must enter SYNCING before calling this.
    */
   private void finish(Pending p, Object outcome) {
-    cancelTimer(p.timer);
-    p.timer = -1;
     if (p == inFlight) {
       inFlight = null;
     }
@@ -436,7 +494,6 @@ public final class GuestLink {
     for (Iterator<Pending> it = queue.iterator(); it.hasNext(); ) {
       Pending p = it.next();
       it.remove();
-      cancelTimer(p.timer);
       p.promise.tryFail(failure);
     }
     queued = 0;
@@ -503,7 +560,8 @@ public final class GuestLink {
     final boolean successResponse;
     final boolean sync;
     final Promise<JsonObject> promise = Promise.promise();
-    long timer = -1;
+    long timeoutMs;
+    long deadline;
 
     Pending(String command, JsonObject arguments, boolean successResponse, boolean sync) {
       this.command = command;

@@ -19,11 +19,27 @@ public record GuestTarget(String name, Transport transport, String address) {
   /** API.md: {@code [A-Za-z0-9][A-Za-z0-9._-]{0,127}}. */
   public static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
 
+  /** Whether {@code name} matches {@link #NAME}; checked on every request, so without a regex. */
+  public static boolean validName(String name) {
+    int n = name.length();
+    if (n == 0 || n > 128) {
+      return false;
+    }
+    for (int i = 0; i < n; i++) {
+      char c = name.charAt(i);
+      boolean alnum = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9';
+      if (!alnum && (i == 0 || c != '.' && c != '_' && c != '-')) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   public GuestTarget {
     Objects.requireNonNull(name, "name");
     Objects.requireNonNull(transport, "transport");
     Objects.requireNonNull(address, "address");
-    if (!NAME.matcher(name).matches()) {
+    if (!validName(name)) {
       throw new IllegalArgumentException("invalid guest name '" + name + "'");
     }
     if (transport == Transport.TCP) {

@@ -3,6 +3,7 @@ package io.qgagateway.sim;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -49,7 +50,7 @@ public final class SimulatorMain {
     Files.createDirectories(dir);
     SimulatedAgent.Options options = SimulatedAgent.Options.DEFAULTS
         .withBlocked(blocked.toArray(String[]::new)).withHistoryLimit(0);
-    Vertx vertx = Vertx.vertx();
+    Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
     Runtime.getRuntime().addShutdownHook(new Thread(() -> vertx.close().await()));
     List<SimulatedAgent> agents = new ArrayList<>(guests);
     Starter starter = new Starter(dir, prefix, guests, options, vertx, agents);

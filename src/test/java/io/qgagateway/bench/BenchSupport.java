@@ -9,7 +9,9 @@ import io.qgagateway.link.GuestLink;
 import io.qgagateway.link.LinkState;
 import io.qgagateway.link.LinkVerticle;
 import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
 import io.vertx.core.json.JsonArray;
+import io.vertx.core.transport.Transport;
 import io.vertx.core.json.JsonObject;
 
 import java.io.BufferedReader;
@@ -52,6 +54,15 @@ final class BenchSupport {
     return new JsonObject().put("directory", dir.toString())
         .put("pattern", "(?<name>sim-[0-9]+)\\.sock")
         .put("scanIntervalMs", longProp("bench.scanIntervalMs", 1000));
+  }
+
+  /** A Vert.x set up as the gateway's default configuration sets up its own (vertx.*). */
+  static Vertx vertx() {
+    return Vertx.vertx(vertxOptions());
+  }
+
+  static VertxOptions vertxOptions() {
+    return GatewayConfig.parse(config(null)).vertx().applyTo(new VertxOptions());
   }
 
   static Gateway start(Vertx vertx, JsonObject config) throws Exception {
@@ -175,6 +186,8 @@ final class BenchSupport {
     Report(String name) {
       this.name = name;
       line("machine: " + machine());
+      line("event-loop transport (vertx.nativeTransport: true): "
+          + (Transport.EPOLL.available() ? "epoll" : "NIO"));
       line("load at start: " + loadAverage());
     }
 

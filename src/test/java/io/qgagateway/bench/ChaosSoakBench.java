@@ -150,8 +150,8 @@ class ChaosSoakBench {
             + "rate %.3f per command reply, request timeout %d ms, link.infoTimeoutMs %d, faults %s",
         guests, perGuest, millis / 1000, rate, TIMEOUT_MS, infoTimeoutMs, List.of(Fault.values()));
     FaultWriter faults = new FaultWriter(rate);
-    Vertx agents = Vertx.vertx();
-    Vertx vertx = Vertx.vertx();
+    Vertx agents = BenchSupport.vertx();
+    Vertx vertx = BenchSupport.vertx();
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     try {
       List<Future<SimulatedAgent>> listening = new ArrayList<>();

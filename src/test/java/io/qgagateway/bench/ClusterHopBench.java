@@ -44,7 +44,7 @@ class ClusterHopBench {
     BenchSupport.Report report = new BenchSupport.Report("cluster-hop");
     report.format("two clustered members in one JVM, one simulated guest held by A; %d pings "
         + "after %d warm-up per phase, one caller, sequential", iterations, warmup);
-    Vertx agents = Vertx.vertx();
+    Vertx agents = BenchSupport.vertx();
     Vertx a = null;
     Vertx b = null;
     try {
@@ -139,7 +139,7 @@ class ClusterHopBench {
   private static Vertx member(int port, String clusterName) throws Exception {
     Config hz = hazelcastConfig(port);
     hz.setClusterName(clusterName);
-    VertxOptions options = new VertxOptions();
+    VertxOptions options = BenchSupport.vertxOptions();
     options.getEventBusOptions().setHost("127.0.0.1");
     return Vertx.builder().with(options).withClusterManager(new HazelcastClusterManager(hz))
         .buildClustered().await(60, TimeUnit.SECONDS);

@@ -59,7 +59,7 @@ class FleetScaleBench {
         long[] simPids = sims.stream().mapToLong(BenchSupport.SimulatorProcess::pid).toArray();
         report.format("N=%d: %d simulator process(es) ready in %s ms", n, sims.size(),
             sims.stream().map(x -> String.valueOf(x.startMillis)).toList());
-        Vertx vertx = Vertx.vertx();
+        Vertx vertx = BenchSupport.vertx();
         try {
           JsonObject config = BenchSupport.config(null)
               .put("discovery", new JsonArray().add(BenchSupport.discovery(simDir)));

@@ -63,7 +63,7 @@ class PingOverheadBench {
       BenchSupport.Histogram raw1 = raw(agent.socket(), warmup, iterations);
       report.line("raw (1st): " + raw1.summary());
 
-      Vertx vertx = Vertx.vertx();
+      Vertx vertx = BenchSupport.vertx();
       BenchSupport.Histogram link;
       BenchSupport.Histogram gw;
       BenchSupport.Histogram echo1;

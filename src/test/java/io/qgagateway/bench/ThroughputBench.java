@@ -39,7 +39,7 @@ class ThroughputBench {
         + "%d caller event loops", guests, millis / 1000, callerContexts);
     try (BenchSupport.SimulatorProcess sim = BenchSupport.SimulatorProcess.start(guests,
         dir.resolve("sim"), "1g")) {
-      Vertx vertx = Vertx.vertx();
+      Vertx vertx = BenchSupport.vertx();
       try {
         JsonObject config = BenchSupport.config(null)
             .put("discovery", new JsonArray().add(BenchSupport.discovery(dir.resolve("sim"))));
