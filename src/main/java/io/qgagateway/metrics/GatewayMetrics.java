@@ -38,7 +38,9 @@ public final class GatewayMetrics implements LinkObserver {
   private final Counter connects;
   private final Counter disconnects;
   private final Counter autoThaws;
-  private final Map<String, Timer> commandTimers = new ConcurrentHashMap<>();
+  private static final int OUTCOMES = Outcome.values().length;
+  // command (and guest, when labelled) -> timer by outcome ordinal
+  private final Map<String, Timer[]> commandTimers = new ConcurrentHashMap<>();
 
   public GatewayMetrics(MeterRegistry registry, boolean guestLabel) {
     this.registry = registry;
@@ -69,16 +71,21 @@ public final class GatewayMetrics implements LinkObserver {
   /** One request, from entering the gateway to its reply. */
   public void commandDone(String command, String guest, Outcome outcome, long nanos) {
     String g = guestLabel ? (guest == null ? "" : guest) : null;
-    String key = command + '\0' + outcome.label() + (g == null ? "" : '\0' + g);
-    // on every request: skip building tags and ids once the series exists
-    commandTimers.computeIfAbsent(key, k -> {
+    // on every request: no tags, ids or key strings to build once the series exists
+    Timer[] byOutcome = commandTimers.computeIfAbsent(g == null ? command : command + '\0' + g,
+        k -> new Timer[OUTCOMES]);
+    Timer timer = byOutcome[outcome.ordinal()];
+    if (timer == null) {
+      // a race registers the same meter twice: Micrometer returns the one that exists
       Tags tags = Tags.of("command", command, "outcome", outcome.label());
-      return Timer.builder("qga.command.duration")
+      timer = Timer.builder("qga.command.duration")
           .description("time from a request entering the gateway to its reply")
           .tags(g == null ? tags : tags.and("guest", g))
           .serviceLevelObjectives(BUCKETS)
           .register(registry);
-    }).record(nanos, TimeUnit.NANOSECONDS);
+      byOutcome[outcome.ordinal()] = timer;
+    }
+    timer.record(nanos, TimeUnit.NANOSECONDS);
   }
 
   public void autoThawed() {

@@ -6,6 +6,7 @@ import io.vertx.core.json.JsonObject;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 
@@ -58,6 +59,11 @@ public final class FrameDecoder {
   private boolean escaped;
   private boolean discarding;
   private boolean garbageRun;
+  // no byte >= 0x80 in the current object: it decodes as is, without the UTF-8 checks
+  private boolean ascii;
+  private final CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
+      .onMalformedInput(CodingErrorAction.REPORT)
+      .onUnmappableCharacter(CodingErrorAction.REPORT);
 
   public FrameDecoder(int maxFrameBytes, Listener listener) {
     this(maxFrameBytes, Recovery.AT_DELIMITER, listener);
@@ -111,6 +117,7 @@ public final class FrameDecoder {
           inString = false;
           escaped = false;
           garbageRun = false;
+          ascii = true;
           start = i;
         } else if (b == ' ' || b == '\n' || b == '\r' || b == '\t') {
           garbageRun = false;
@@ -124,6 +131,9 @@ public final class FrameDecoder {
           start = i + 1;
         }
         continue;
+      }
+      if (b >= 0x80) {
+        ascii = false;
       }
       if (inString) {
         if (escaped) {
@@ -178,13 +188,11 @@ public final class FrameDecoder {
     listener.onObject(object, size);
   }
 
-  private static JsonObject parse(Buffer complete) throws CharacterCodingException {
+  private JsonObject parse(Buffer complete) throws CharacterCodingException {
     // Decoded strictly first: a lenient decoder would turn malformed UTF-8 into U+FFFD silently.
-    String text = StandardCharsets.UTF_8.newDecoder()
-        .onMalformedInput(CodingErrorAction.REPORT)
-        .onUnmappableCharacter(CodingErrorAction.REPORT)
-        .decode(ByteBuffer.wrap(complete.getBytes()))
-        .toString();
+    // ASCII, nearly every reply, is valid UTF-8 as it is.
+    String text = ascii ? complete.toString(StandardCharsets.ISO_8859_1)
+        : utf8.reset().decode(ByteBuffer.wrap(complete.getBytes())).toString();
     return new JsonObject(text);
   }
 

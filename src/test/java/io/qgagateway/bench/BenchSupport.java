@@ -363,7 +363,7 @@ final class BenchSupport {
       String classpath = System.getProperty("bench.simJar", System.getProperty("java.class.path"));
       String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
       String command = "ulimit -n $(ulimit -Hn) 2>/dev/null; exec '" + java + "' -Xmx" + heap
-          + " -XX:+UseSerialGC -cp '" + classpath + "' io.qgagateway.sim.SimulatorMain --guests "
+          + " -XX:+UseSerialGC " + System.getProperty("bench.simJvmArgs", "") + " -cp '" + classpath + "' io.qgagateway.sim.SimulatorMain --guests "
           + guests + " --dir '" + dir + "' --prefix '" + prefix + "'";
       long t0 = System.nanoTime();
       Process p = new ProcessBuilder("sh", "-c", command)
