@@ -16,6 +16,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxBuilder;
 import io.vertx.core.VertxOptions;
+import io.vertx.core.transport.Transport;
 import io.vertx.core.json.JsonObject;
 import io.vertx.micrometer.MicrometerMetricsFactory;
 import io.vertx.micrometer.MicrometerMetricsOptions;
@@ -88,10 +89,10 @@ public final class Main {
     new JvmGcMetrics().bindTo(registry);
     new JvmThreadMetrics().bindTo(registry);
     new ProcessorMetrics().bindTo(registry);
-    VertxOptions options = config.vertx().applyTo(new VertxOptions()
-        .setMetricsOptions(new MicrometerMetricsOptions().setEnabled(config.metrics().enabled())));
+    VertxOptions options = new VertxOptions()
+        .setMetricsOptions(new MicrometerMetricsOptions().setEnabled(config.metrics().enabled()));
     boolean clustered = config.cluster().enabled();
-    VertxBuilder builder = Vertx.builder().with(options)
+    VertxBuilder builder = config.vertx().applyTo(Vertx.builder(), options)
         .withMetrics(new MicrometerMetricsFactory(registry));
     Vertx vertx;
     try {
@@ -100,6 +101,11 @@ public final class Main {
     } catch (RuntimeException e) {
       exit(1, "qga-gateway: could not join the cluster: " + e.getMessage());
       return;
+    }
+    Transport transport = config.vertx().pickTransport();
+    if (!transport.available()) {
+      log.warning("vertx.transport " + transport.name() + " is unavailable here, using nio: "
+          + transport.unavailabilityCause());
     }
     Health health = new Health(clustered);
     if (clustered) {
@@ -125,12 +131,8 @@ public final class Main {
         + ")" + (gateway.httpPort() > 0 ? ", HTTP on " + config.http().host() + ":"
         + gateway.httpPort() : "") + (config.bridge().enabled() ? ", bridge on "
         + config.bridge().host() + ":" + config.bridge().port() : "")
-        + (clustered ? ", clustered" : "") + ", " + (vertx.isNativeTransportEnabled() ? "epoll"
-        : "NIO") + " transport");
-    if (config.vertx().nativeTransport() && !vertx.isNativeTransportEnabled()) {
-      log.warning("native transport unavailable, using NIO: "
-          + vertx.unavailableNativeTransportCause());
-    }
+        + (clustered ? ", clustered" : "") + ", " + (transport.available() ? transport.name()
+        : "nio") + " transport");
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       log.info("stopping: draining requests, thawing frozen guests, closing sockets");
       watcher.close();

@@ -2,8 +2,10 @@ package io.qgagateway.config;
 
 import io.qgagateway.link.GuestTarget;
 import io.qgagateway.link.LinkOptions;
+import io.vertx.core.VertxBuilder;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.transport.Transport;
 
 import java.net.InetAddress;
 import java.net.UnknownHostException;
@@ -58,17 +60,30 @@ public record GatewayConfig(
   }
 
   /**
-   * The Vert.x instance: the native (epoll) transport where available, and the number of event
-   * loops ({@code 0} = Vert.x's default of twice the cores).
+   * The Vert.x instance: the transport of its event loops ({@code auto}: io_uring where the
+   * kernel allows it, else epoll, else NIO) and their number ({@code 0} = Vert.x's default of
+   * twice the cores).
    */
-  public record VertxSettings(boolean nativeTransport, int eventLoops) {
+  public record VertxSettings(String transport, int eventLoops) {
 
-    public VertxOptions applyTo(VertxOptions options) {
-      options.setPreferNativeTransport(nativeTransport);
+    public static final List<String> TRANSPORTS = List.of("auto", "io_uring", "epoll", "nio");
+
+    /** The transport asked for; Vert.x uses NIO when a native one cannot load here. */
+    public Transport pickTransport() {
+      return switch (transport) {
+        case "io_uring" -> Transport.IO_URING;
+        case "epoll" -> Transport.EPOLL;
+        case "nio" -> Transport.NIO;
+        default -> Transport.IO_URING.available() ? Transport.IO_URING
+            : Transport.EPOLL.available() ? Transport.EPOLL : Transport.NIO;
+      };
+    }
+
+    public VertxBuilder applyTo(VertxBuilder builder, VertxOptions options) {
       if (eventLoops > 0) {
         options.setEventLoopPoolSize(eventLoops);
       }
-      return options;
+      return builder.with(options).withTransport(pickTransport());
     }
   }
 
@@ -179,7 +194,12 @@ public record GatewayConfig(
     s.finish();
 
     Section v = root.section("vertx");
-    VertxSettings vertxSettings = new VertxSettings(v.bool("nativeTransport", true),
+    String transport = v.string("transport", "auto");
+    if (!VertxSettings.TRANSPORTS.contains(transport)) {
+      throw new ConfigException(v.key("transport") + ": expected one of "
+          + String.join(", ", VertxSettings.TRANSPORTS) + ", got '" + transport + "'");
+    }
+    VertxSettings vertxSettings = new VertxSettings(transport,
         v.integer("eventLoops", 0, 0, 1024));
     v.finish();
 

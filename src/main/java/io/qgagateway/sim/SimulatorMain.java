@@ -1,5 +1,6 @@
 package io.qgagateway.sim;
 
+import io.qgagateway.config.GatewayConfig;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -50,7 +51,9 @@ public final class SimulatorMain {
     Files.createDirectories(dir);
     SimulatedAgent.Options options = SimulatedAgent.Options.DEFAULTS
         .withBlocked(blocked.toArray(String[]::new)).withHistoryLimit(0);
-    Vertx vertx = Vertx.vertx(new VertxOptions().setPreferNativeTransport(true));
+    // the gateway's default transport: the simulator is the cheap end of its benchmarks
+    Vertx vertx = new GatewayConfig.VertxSettings("auto", 0)
+        .applyTo(Vertx.builder(), new VertxOptions()).build();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> vertx.close().await()));
     List<SimulatedAgent> agents = new ArrayList<>(guests);
     Starter starter = new Starter(dir, prefix, guests, options, vertx, agents);

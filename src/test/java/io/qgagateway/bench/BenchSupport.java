@@ -9,9 +9,9 @@ import io.qgagateway.link.GuestLink;
 import io.qgagateway.link.LinkState;
 import io.qgagateway.link.LinkVerticle;
 import io.vertx.core.Vertx;
+import io.vertx.core.VertxBuilder;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.json.JsonArray;
-import io.vertx.core.transport.Transport;
 import io.vertx.core.json.JsonObject;
 
 import java.io.BufferedReader;
@@ -29,6 +29,9 @@ import java.util.concurrent.TimeUnit;
 
 /** What the benchmarks share: gateway start, readiness, percentiles, machine facts, output. */
 final class BenchSupport {
+
+  /** The gateway's default vertx.* settings: the benchmarks run on what users get. */
+  static final GatewayConfig.VertxSettings SETTINGS = GatewayConfig.parse(config(null)).vertx();
 
   private BenchSupport() {
   }
@@ -58,11 +61,11 @@ final class BenchSupport {
 
   /** A Vert.x set up as the gateway's default configuration sets up its own (vertx.*). */
   static Vertx vertx() {
-    return Vertx.vertx(vertxOptions());
+    return vertxBuilder(new VertxOptions()).build();
   }
 
-  static VertxOptions vertxOptions() {
-    return GatewayConfig.parse(config(null)).vertx().applyTo(new VertxOptions());
+  static VertxBuilder vertxBuilder(VertxOptions options) {
+    return SETTINGS.applyTo(Vertx.builder(), options);
   }
 
   static Gateway start(Vertx vertx, JsonObject config) throws Exception {
@@ -186,8 +189,8 @@ final class BenchSupport {
     Report(String name) {
       this.name = name;
       line("machine: " + machine());
-      line("event-loop transport (vertx.nativeTransport: true): "
-          + (Transport.EPOLL.available() ? "epoll" : "NIO"));
+      line("event-loop transport (vertx.transport: " + SETTINGS.transport() + "): "
+          + SETTINGS.pickTransport().name());
       line("load at start: " + loadAverage());
     }
 

@@ -139,9 +139,9 @@ class ClusterHopBench {
   private static Vertx member(int port, String clusterName) throws Exception {
     Config hz = hazelcastConfig(port);
     hz.setClusterName(clusterName);
-    VertxOptions options = BenchSupport.vertxOptions();
+    VertxOptions options = new VertxOptions();
     options.getEventBusOptions().setHost("127.0.0.1");
-    return Vertx.builder().with(options).withClusterManager(new HazelcastClusterManager(hz))
+    return BenchSupport.vertxBuilder(options).withClusterManager(new HazelcastClusterManager(hz))
         .buildClustered().await(60, TimeUnit.SECONDS);
   }
 }

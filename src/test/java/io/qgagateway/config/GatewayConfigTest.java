@@ -65,6 +65,7 @@ class GatewayConfigTest {
     assertEquals(new GatewayConfig.Metrics(true, false), c.metrics());
     assertFalse(c.jsonLogging());
     assertEquals(new GatewayConfig.Demo(0, false), c.demo());
+    assertEquals(new GatewayConfig.VertxSettings("auto", 0), c.vertx());
     assertTrue(c.policy().isEmpty());
     assertTrue(c.nodeName() != null && !c.nodeName().isEmpty());
     assertTrue(GatewayConfig.parse(null).guests().isEmpty());
@@ -117,6 +118,9 @@ class GatewayConfigTest {
       logging: {jsn: true}                               | logging.jsn: unknown key
       demo: {simulate: 1}                                | demo.simulate: unknown key
       shutdown: {drain: 1}                               | shutdown.drain: unknown key
+      vertx: {transprt: epoll}                           | vertx.transprt: unknown key
+      vertx: {transport: uring}                          | vertx.transport: expected one of auto, io_uring, epoll, nio, got 'uring'
+      vertx: {eventLoops: -1}                            | vertx.eventLoops:
       discovery: [{directory: /d, patern: x}]            | discovery[0].patern: unknown key
       'guests: [{name: a, socket: /a}, {name: b, sockt: /b}]' | guests[1].sockt: unknown key
       policy: {alow: [guest-exec]}                       | policy.alow: unknown key
