@@ -30,8 +30,13 @@ import java.util.concurrent.TimeUnit;
 /** What the benchmarks share: gateway start, readiness, percentiles, machine facts, output. */
 final class BenchSupport {
 
-  /** The gateway's default vertx.* settings: the benchmarks run on what users get. */
-  static final GatewayConfig.VertxSettings SETTINGS = GatewayConfig.parse(config(null)).vertx();
+  /**
+   * The gateway's default vertx.* settings, so the benchmarks run on what users get; with
+   * {@code -Dbench.eventLoops=N} to compare vertx.eventLoops.
+   */
+  static final GatewayConfig.VertxSettings SETTINGS = new GatewayConfig.VertxSettings(
+      GatewayConfig.parse(config(null)).vertx().transport(), intProp("bench.eventLoops",
+      GatewayConfig.parse(config(null)).vertx().eventLoops()));
 
   private BenchSupport() {
   }
@@ -189,8 +194,9 @@ final class BenchSupport {
     Report(String name) {
       this.name = name;
       line("machine: " + machine());
-      line("event-loop transport (vertx.transport: " + SETTINGS.transport() + "): "
-          + SETTINGS.pickTransport().name());
+      line("vertx.transport " + SETTINGS.transport() + ": " + SETTINGS.pickTransport().name()
+          + "; vertx.eventLoops " + SETTINGS.eventLoops()
+          + (SETTINGS.eventLoops() == 0 ? " (twice the cores)" : ""));
       line("load at start: " + loadAverage());
     }
 
