@@ -60,8 +60,8 @@ public record GatewayConfig(
   }
 
   /**
-   * The Vert.x instance: the transport of its event loops ({@code auto}: io_uring where the
-   * kernel allows it, else epoll, else NIO) and their number ({@code 0} = Vert.x's default of
+   * The Vert.x instance: the transport of its event loops ({@code auto}: epoll, else io_uring,
+   * else NIO, the order Vert.x itself prefers) and their number ({@code 0} = Vert.x's default of
    * twice the cores).
    */
   public record VertxSettings(String transport, int eventLoops) {
@@ -74,8 +74,8 @@ public record GatewayConfig(
         case "io_uring" -> Transport.IO_URING;
         case "epoll" -> Transport.EPOLL;
         case "nio" -> Transport.NIO;
-        default -> Transport.IO_URING.available() ? Transport.IO_URING
-            : Transport.EPOLL.available() ? Transport.EPOLL : Transport.NIO;
+        default -> Transport.EPOLL.available() ? Transport.EPOLL
+            : Transport.IO_URING.available() ? Transport.IO_URING : Transport.NIO;
       };
     }
 

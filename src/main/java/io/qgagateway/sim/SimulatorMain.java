@@ -51,8 +51,8 @@ public final class SimulatorMain {
     Files.createDirectories(dir);
     SimulatedAgent.Options options = SimulatedAgent.Options.DEFAULTS
         .withBlocked(blocked.toArray(String[]::new)).withHistoryLimit(0);
-    // the gateway's default transport: the simulator is the cheap end of its benchmarks
-    Vertx vertx = new GatewayConfig.VertxSettings("auto", 0)
+    // the gateway's transport choice (-Dqga.transport, default auto), as cheap as it gets
+    Vertx vertx = new GatewayConfig.VertxSettings(System.getProperty("qga.transport", "auto"), 0)
         .applyTo(Vertx.builder(), new VertxOptions()).build();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> vertx.close().await()));
     List<SimulatedAgent> agents = new ArrayList<>(guests);

@@ -32,11 +32,12 @@ final class BenchSupport {
 
   /**
    * The gateway's default vertx.* settings, so the benchmarks run on what users get; with
-   * {@code -Dbench.eventLoops=N} to compare vertx.eventLoops.
+   * {@code -Dbench.transport=epoll} or {@code -Dbench.eventLoops=N} to compare others.
    */
-  static final GatewayConfig.VertxSettings SETTINGS = new GatewayConfig.VertxSettings(
-      GatewayConfig.parse(config(null)).vertx().transport(), intProp("bench.eventLoops",
-      GatewayConfig.parse(config(null)).vertx().eventLoops()));
+  static final GatewayConfig.VertxSettings SETTINGS = GatewayConfig.parse(config(null)
+      .put("vertx", new JsonObject()
+          .put("transport", System.getProperty("bench.transport", "auto"))
+          .put("eventLoops", intProp("bench.eventLoops", 0)))).vertx();
 
   private BenchSupport() {
   }
@@ -372,7 +373,8 @@ final class BenchSupport {
       String classpath = System.getProperty("bench.simJar", System.getProperty("java.class.path"));
       String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
       String command = "ulimit -n $(ulimit -Hn) 2>/dev/null; exec '" + java + "' -Xmx" + heap
-          + " -XX:+UseSerialGC " + System.getProperty("bench.simJvmArgs", "") + " -cp '" + classpath + "' io.qgagateway.sim.SimulatorMain --guests "
+          + " -XX:+UseSerialGC -Dqga.transport=" + SETTINGS.transport() + " "
+          + System.getProperty("bench.simJvmArgs", "") + " -cp '" + classpath + "' io.qgagateway.sim.SimulatorMain --guests "
           + guests + " --dir '" + dir + "' --prefix '" + prefix + "'";
       long t0 = System.nanoTime();
       Process p = new ProcessBuilder("sh", "-c", command)
