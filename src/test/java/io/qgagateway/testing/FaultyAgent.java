@@ -249,14 +249,29 @@ public final class FaultyAgent implements ReplyWriter {
     return done.future();
   }
 
-  /** Each byte is written once the previous one was flushed, so the client sees many chunks. */
+  /**
+   * Each byte is written once the previous one was flushed, so the client sees many chunks. The
+   * next byte goes in a task of its own: writes can complete at once, and chaining them directly
+   * nests one call per byte until the stack overflows on a long reply.
+   */
   private static Future<Void> byteByByte(AgentPort port, Buffer reply, int from) {
+    Promise<Void> done = Promise.promise();
+    writeFrom(port, reply, from, done);
+    return done.future();
+  }
+
+  private static void writeFrom(AgentPort port, Buffer reply, int from, Promise<Void> done) {
     if (from >= reply.length()) {
-      return Future.succeededFuture();
+      done.complete();
+      return;
     }
-    return port.write(reply.getBuffer(from, from + 1))
-        .transform(ar -> ar.succeeded() ? byteByByte(port, reply, from + 1)
-            : Future.<Void>succeededFuture());
+    port.write(reply.getBuffer(from, from + 1)).onComplete(ar -> {
+      if (ar.failed()) {
+        done.complete();
+      } else {
+        port.vertx().runOnContext(v -> writeFrom(port, reply, from + 1, done));
+      }
+    });
   }
 
   private static Buffer oversized(int size) {
