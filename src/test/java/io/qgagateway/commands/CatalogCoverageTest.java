@@ -5,6 +5,7 @@ import io.qgagateway.Gateway;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.http.Health;
 import io.qgagateway.sim.SimulatedAgent;
+import io.qgagateway.testing.TestVertx;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.ReplyException;
@@ -45,7 +46,7 @@ class CatalogCoverageTest {
 
   @BeforeAll
   static void start() throws Exception {
-    vertx = Vertx.vertx();
+    vertx = TestVertx.create();
     String socket = dir.resolve("sim.sock").toString();
     agent = new SimulatedAgent(vertx, "sim");
     await(agent.listenUnix(socket));

@@ -4,6 +4,7 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.qgagateway.api.Codes;
 import io.qgagateway.sim.SimulatedAgent;
 import io.qgagateway.testing.GatewayHarness;
+import io.qgagateway.testing.TestVertx;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.json.JsonArray;
@@ -33,7 +34,7 @@ class FileLimitsTest {
 
   @BeforeEach
   void start() {
-    vertx = Vertx.vertx();
+    vertx = TestVertx.create();
     h = new GatewayHarness(vertx, dir);
     agent = h.agent("vm", SimulatedAgent.Options.DEFAULTS);
     h.start(h.config("vm")

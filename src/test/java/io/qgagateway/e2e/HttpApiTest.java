@@ -2,6 +2,7 @@ package io.qgagateway.e2e;
 
 import io.qgagateway.Gateway;
 import io.qgagateway.sim.SimulatedAgent;
+import io.qgagateway.testing.TestVertx;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -37,7 +38,7 @@ class HttpApiTest {
 
   @BeforeAll
   static void start() throws Exception {
-    vertx = Vertx.vertx();
+    vertx = TestVertx.create();
     String socket = dir.resolve("sim-1.sock").toString();
     new SimulatedAgent(vertx, "sim-host",
         SimulatedAgent.Options.DEFAULTS.withBlocked("guest-fstrim"))
@@ -184,7 +185,7 @@ class HttpApiTest {
   /** A gateway of its own (a token is read at start), on a Vert.x of its own. */
   @Test
   void tokenGuardsV1Only() throws Exception {
-    Vertx other = Vertx.vertx();
+    Vertx other = TestVertx.create();
     try {
       String socket = dir.resolve("sim-token.sock").toString();
       new SimulatedAgent(other, "sim-token").listenUnix(socket).await(10, TimeUnit.SECONDS);

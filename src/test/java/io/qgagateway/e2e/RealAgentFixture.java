@@ -6,6 +6,7 @@ import io.qgagateway.Gateway;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.demo.HostAgent;
 import io.qgagateway.http.Health;
+import io.qgagateway.testing.TestVertx;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;

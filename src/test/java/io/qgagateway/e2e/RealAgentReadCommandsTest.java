@@ -3,6 +3,7 @@ package io.qgagateway.e2e;
 import io.qgagateway.api.Codes;
 import io.qgagateway.commands.CommandCatalog;
 import io.qgagateway.commands.CommandSpec;
+import io.qgagateway.testing.TestVertx;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.json.JsonArray;
@@ -45,7 +46,7 @@ class RealAgentReadCommandsTest {
   @BeforeAll
   static void start() throws Exception {
     RealAgentFixture.requireQemuGa();
-    vertx = Vertx.vertx();
+    vertx = TestVertx.create();
     fixture = RealAgentFixture.start(vertx, dir, false, new JsonObject());
     fixture.awaitReady(15_000);
   }

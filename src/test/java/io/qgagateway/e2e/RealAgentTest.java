@@ -1,6 +1,7 @@
 package io.qgagateway.e2e;
 
 import io.qgagateway.api.Codes;
+import io.qgagateway.testing.TestVertx;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.MessageConsumer;
 import io.vertx.core.eventbus.ReplyException;
@@ -44,7 +45,7 @@ class RealAgentTest {
   @BeforeAll
   static void start() throws Exception {
     RealAgentFixture.requireQemuGa();
-    vertx = Vertx.vertx();
+    vertx = TestVertx.create();
     fixture = RealAgentFixture.start(vertx, dir, false, new JsonObject());
   }
 

@@ -1,6 +1,7 @@
 package io.qgagateway.e2e;
 
 import io.qgagateway.api.Codes;
+import io.qgagateway.testing.TestVertx;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.json.JsonArray;
@@ -42,7 +43,7 @@ class RunAndFilesTest {
   @BeforeAll
   static void start() throws Exception {
     RealAgentFixture.requireQemuGa();
-    vertx = Vertx.vertx();
+    vertx = TestVertx.create();
     fixture = RealAgentFixture.start(vertx, dir.resolve("allowing"), true, new JsonObject()
         .put("policy", new JsonObject().put("allow",
             new JsonArray().add("run").add("file-get").add("file-put"))));
@@ -152,7 +153,7 @@ class RunAndFilesTest {
    */
   @Test
   void defaultPolicyForbidsRunAndExec() throws Exception {
-    Vertx other = Vertx.vertx();
+    Vertx other = TestVertx.create();
     try (RealAgentFixture defaults = RealAgentFixture.start(other, dir.resolve("defaults"), true,
         new JsonObject())) {
       ReplyException run = Bus.failure(other, "agent.run", call(new JsonObject()

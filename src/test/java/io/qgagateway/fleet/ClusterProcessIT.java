@@ -1,6 +1,7 @@
 package io.qgagateway.fleet;
 
 import io.qgagateway.sim.SimulatedAgent;
+import io.qgagateway.testing.TestVertx;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
@@ -66,7 +67,7 @@ class ClusterProcessIT {
       fail("no gateway jar at " + jar + ": build it first (mvn -B package -DskipTests), or run "
           + "this test through mvn verify, which packages before integration-test");
     }
-    vertx = Vertx.vertx();
+    vertx = TestVertx.create();
   }
 
   @AfterEach

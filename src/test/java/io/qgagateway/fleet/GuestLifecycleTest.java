@@ -6,6 +6,7 @@ import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.sim.SimulatedAgent;
 import io.qgagateway.testing.Faults;
 import io.qgagateway.testing.GatewayHarness;
+import io.qgagateway.testing.TestVertx;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.ReplyException;
@@ -43,7 +44,7 @@ class GuestLifecycleTest {
 
   @BeforeEach
   void setUp() {
-    vertx = Vertx.vertx();
+    vertx = TestVertx.create();
     h = new GatewayHarness(vertx, dir);
   }
 

@@ -5,6 +5,7 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.qgagateway.link.GuestLink;
 import io.qgagateway.link.LinkState;
 import io.qgagateway.testing.GatewayHarness;
+import io.qgagateway.testing.TestVertx;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -108,7 +109,7 @@ class VirtioSerialVmTest {
     rawPingMicros = rawPings(socket, 2_000);
     abandonRequests(socket);
 
-    vertx = Vertx.vertx();
+    vertx = TestVertx.create();
     harness = new GatewayHarness(vertx, dir);
     registry = new SimpleMeterRegistry();
     harness.start(harness.config(GUEST), registry);
