@@ -19,7 +19,8 @@ import java.util.concurrent.TimeUnit;
  * concurrent callers (they queue at the guest's link: one command in flight), then across all
  * guests with one and with several callers per guest.
  * {@code mvn -B -q test -Pbench -Dtest=ThroughputBench [-Dbench.guests=1000]
- * [-Dbench.seconds=10] [-Dbench.concurrency=16] [-Dbench.perGuest=4]}
+ * [-Dbench.seconds=10] [-Dbench.warmupSeconds=10] [-Dbench.concurrency=16]
+ * [-Dbench.perGuest=4]}
  */
 @Tag("bench")
 class ThroughputBench {
@@ -51,8 +52,10 @@ class ThroughputBench {
           all.add("sim-" + i);
         }
         BenchSupport.CpuWatch cpu;
-        // warm-up: JIT, pools
-        Load.run(vertx, "agent.ping", all, 1, Math.min(5_000, millis), callerContexts);
+        // warm-up: JIT, pools (as long as the fleet benchmark's: 5 s left the JIT short of the
+        // fleet phases' code)
+        Load.run(vertx, "agent.ping", all, 1,
+            BenchSupport.longProp("bench.warmupSeconds", 10) * 1000, callerContexts);
 
         cpu = new BenchSupport.CpuWatch(sim.pid());
         Load.Result seq = Load.run(vertx, "agent.ping", List.of("sim-0"), 1, millis, 1);
