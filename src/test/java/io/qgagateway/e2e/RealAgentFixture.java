@@ -150,19 +150,6 @@ final class RealAgentFixture implements AutoCloseable {
     }
   }
 
-  /** For @AfterAll: closes the fixture, if it started, and then its Vert.x. */
-  static void closeAll(RealAgentFixture fixture, Vertx vertx) throws Exception {
-    try {
-      if (fixture != null) {
-        fixture.close();
-      }
-    } finally {
-      if (vertx != null) {
-        vertx.close().await(10, TimeUnit.SECONDS);
-      }
-    }
-  }
-
   /** Stops the gateway first, so it never leaves the agent with a reply unread, then the agent. */
   @Override
   public void close() throws Exception {

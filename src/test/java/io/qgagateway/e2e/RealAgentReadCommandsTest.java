@@ -3,18 +3,13 @@ package io.qgagateway.e2e;
 import io.qgagateway.api.Codes;
 import io.qgagateway.commands.CommandCatalog;
 import io.qgagateway.commands.CommandSpec;
-import io.qgagateway.testing.TestVertx;
-import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -37,28 +32,12 @@ class RealAgentReadCommandsTest {
   private static final Map<String, JsonObject> ARGUMENTS = Map.of(
       "guest-ssh-get-authorized-keys", new JsonObject().put("username", "root"));
 
-  @TempDir
-  static Path dir;
-
-  private static Vertx vertx;
-  private static RealAgentFixture fixture;
-
-  @BeforeAll
-  static void start() throws Exception {
-    RealAgentFixture.requireQemuGa();
-    vertx = TestVertx.create();
-    fixture = RealAgentFixture.start(vertx, dir, false, new JsonObject());
-    fixture.awaitReady(15_000);
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    RealAgentFixture.closeAll(fixture, vertx);
-  }
+  @RegisterExtension
+  static final RealAgentExtension AGENT = new RealAgentExtension(false, new JsonObject());
 
   @Test
   void everySafeCommandAnswers() throws Exception {
-    JsonObject info = Bus.ok(vertx, "agent.info", new JsonObject().put("guest", GUEST))
+    JsonObject info = Bus.ok(AGENT.vertx(), "agent.info", new JsonObject().put("guest", GUEST))
         .getJsonObject("return");
     Map<String, Boolean> enabled = new HashMap<>();
     for (Object c : info.getJsonArray("supported_commands")) {
@@ -76,7 +55,7 @@ class RealAgentReadCommandsTest {
         body.put("arguments", ARGUMENTS.get(spec.name()));
       }
       try {
-        JsonObject reply = Bus.ok(vertx, spec.address(), body);
+        JsonObject reply = Bus.ok(AGENT.vertx(), spec.address(), body);
         assertTrue(reply.containsKey("return"), spec.name() + ": " + reply);
         answered++;
       } catch (AssertionError e) {

@@ -1,20 +1,15 @@
 package io.qgagateway.e2e;
 
 import io.qgagateway.api.Codes;
-import io.qgagateway.testing.TestVertx;
-import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.MessageConsumer;
 import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
-import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
@@ -36,28 +31,13 @@ class RealAgentTest {
 
   private static final String GUEST = RealAgentFixture.GUEST;
 
-  @TempDir
-  static Path dir;
-
-  private static Vertx vertx;
-  private static RealAgentFixture fixture;
-
-  @BeforeAll
-  static void start() throws Exception {
-    RealAgentFixture.requireQemuGa();
-    vertx = TestVertx.create();
-    fixture = RealAgentFixture.start(vertx, dir, false, new JsonObject());
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    RealAgentFixture.closeAll(fixture, vertx);
-  }
+  @RegisterExtension
+  static final RealAgentExtension AGENT = new RealAgentExtension(false, new JsonObject());
 
   /** The restart test leaves the link reconnecting; every test starts from a ready guest. */
   @BeforeEach
   void ready() throws Exception {
-    fixture.awaitReady(15_000);
+    AGENT.fixture().awaitReady(15_000);
   }
 
   private static JsonObject request() {
@@ -65,7 +45,7 @@ class RealAgentTest {
   }
 
   private static JsonObject ok(String address) throws Exception {
-    return Bus.ok(vertx, address, request());
+    return Bus.ok(AGENT.vertx(), address, request());
   }
 
   @Test
@@ -115,7 +95,7 @@ class RealAgentTest {
 
   @Test
   void blockedCommandIsUnsupported() throws Exception {
-    ReplyException e = Bus.failure(vertx, "agent.fstrim", request());
+    ReplyException e = Bus.failure(AGENT.vertx(), "agent.fstrim", request());
     assertEquals(Codes.UNSUPPORTED, e.failureCode(), e.getMessage());
     assertTrue(e.getMessage().startsWith("CommandNotFound:"), e.getMessage());
     // and the link is none the worse for it
@@ -125,15 +105,15 @@ class RealAgentTest {
   @Test
   void commandTheAgentLacksIsRefusedLocally() throws Exception {
     // guest-get-load is from QEMU 10.0; the cached guest-info of an older agent lacks it
-    String version = fixture.awaitReady(15_000).getJsonObject("agent").getString("version");
+    String version = AGENT.fixture().awaitReady(15_000).getJsonObject("agent").getString("version");
     assumeTrue(version.startsWith("7.") || version.startsWith("8.") || version.startsWith("9."),
         "agent " + version + " may know guest-get-load");
-    ReplyException e = Bus.failure(vertx, "agent.get-load", request());
+    ReplyException e = Bus.failure(AGENT.vertx(), "agent.get-load", request());
     assertEquals(Codes.UNSUPPORTED, e.failureCode(), e.getMessage());
     assertTrue(e.getMessage().startsWith("CommandNotFound: The command guest-get-load has not "
         + "been found (agent " + version), e.getMessage());
     // the disabled path again, after the lookup above
-    assertTrue(Bus.failure(vertx, "agent.fstrim", request()).getMessage()
+    assertTrue(Bus.failure(AGENT.vertx(), "agent.fstrim", request()).getMessage()
         .endsWith("has been disabled"));
   }
 
@@ -147,13 +127,13 @@ class RealAgentTest {
 
   @Test
   void guestsListTheHostAgent() throws Exception {
-    JsonArray guests = Bus.ok(vertx, "agent.guests", new JsonObject()).getJsonArray("guests");
+    JsonArray guests = Bus.ok(AGENT.vertx(), "agent.guests", new JsonObject()).getJsonArray("guests");
     assertEquals(1, guests.size(), guests.encode());
     JsonObject host = guests.getJsonObject(0);
     assertEquals(GUEST, host.getString("name"));
     assertEquals("ready", host.getString("state"));
     assertEquals("unix", host.getString("transport"));
-    assertEquals(fixture.agent().socket().toString(), host.getString("address"));
+    assertEquals(AGENT.fixture().agent().socket().toString(), host.getString("address"));
     assertEquals(false, host.getBoolean("frozen"));
     assertEquals(ok("agent.info").getJsonObject("return").getString("version"),
         host.getJsonObject("agent").getString("version"));
@@ -164,20 +144,20 @@ class RealAgentTest {
   @Test
   void reconnectsAfterTheAgentRestarts() throws Exception {
     List<JsonObject> events = new CopyOnWriteArrayList<>();
-    MessageConsumer<JsonObject> consumer = vertx.eventBus().consumer("agent.events",
+    MessageConsumer<JsonObject> consumer = AGENT.vertx().eventBus().consumer("agent.events",
         m -> events.add(m.body()));
     consumer.completion().await(5, TimeUnit.SECONDS);
     try {
-      long pid = fixture.agent().pid();
-      fixture.agent().restart();
-      assertNotEquals(pid, fixture.agent().pid());
+      long pid = AGENT.fixture().agent().pid();
+      AGENT.fixture().agent().restart();
+      assertNotEquals(pid, AGENT.fixture().agent().pid());
 
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
       ReplyException last = null;
       boolean pinged = false;
       while (!pinged && System.nanoTime() < deadline) {
         try {
-          Bus.ok(vertx, "agent.ping", request().put("timeoutMs", 1000));
+          Bus.ok(AGENT.vertx(), "agent.ping", request().put("timeoutMs", 1000));
           pinged = true;
         } catch (AssertionError e) {
           last = e.getCause() instanceof ReplyException re ? re : null;
@@ -186,9 +166,9 @@ class RealAgentTest {
       }
       assertTrue(pinged, "no ping within 10 s of the restart; last failure: "
           + (last == null ? null : last.failureCode() + " " + last.getMessage())
-          + "; agent log: " + fixture.agentLog());
-      assertEquals("ready", fixture.awaitReady(5_000).getString("state"));
-      assertTrue(fixture.agent().alive(), "the agent must still be running");
+          + "; agent log: " + AGENT.fixture().agentLog());
+      assertEquals("ready", AGENT.fixture().awaitReady(5_000).getString("state"));
+      assertTrue(AGENT.fixture().agent().alive(), "the agent must still be running");
       assertTrue(events.stream().anyMatch(e -> "disconnected".equals(e.getString("type"))
           && GUEST.equals(e.getString("guest"))), events.toString());
       assertTrue(events.stream().anyMatch(e -> "connected".equals(e.getString("type"))

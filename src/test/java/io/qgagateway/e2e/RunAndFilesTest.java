@@ -6,10 +6,10 @@ import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
@@ -33,26 +33,19 @@ class RunAndFilesTest {
 
   private static final String GUEST = RealAgentFixture.GUEST;
 
+  @RegisterExtension
+  static final RealAgentExtension AGENT = new RealAgentExtension(true, new JsonObject()
+      .put("policy", new JsonObject().put("allow",
+          new JsonArray().add("run").add("file-get").add("file-put"))));
+
   @TempDir
   static Path dir;
 
-  private static Vertx vertx;
-  private static RealAgentFixture fixture;
   private static Path files;
 
   @BeforeAll
   static void start() throws Exception {
-    RealAgentFixture.requireQemuGa();
-    vertx = TestVertx.create();
-    fixture = RealAgentFixture.start(vertx, dir.resolve("allowing"), true, new JsonObject()
-        .put("policy", new JsonObject().put("allow",
-            new JsonArray().add("run").add("file-get").add("file-put"))));
     files = Files.createDirectories(dir.resolve("files"));
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    RealAgentFixture.closeAll(fixture, vertx);
   }
 
   private static JsonObject call(JsonObject arguments) {
@@ -60,7 +53,7 @@ class RunAndFilesTest {
   }
 
   private static JsonObject run(JsonObject arguments) throws Exception {
-    return Bus.ok(vertx, "agent.run", call(arguments)).getJsonObject("return");
+    return Bus.ok(AGENT.vertx(), "agent.run", call(arguments)).getJsonObject("return");
   }
 
   @Test
@@ -100,13 +93,13 @@ class RunAndFilesTest {
       content[i] = (byte) i;
     }
     Path file = files.resolve("round-trip.bin");
-    JsonObject put = Bus.ok(vertx, "agent.file-put", call(new JsonObject()
+    JsonObject put = Bus.ok(AGENT.vertx(), "agent.file-put", call(new JsonObject()
         .put("path", file.toString())
         .put("content-b64", Base64.getEncoder().encodeToString(content))));
     assertEquals(content.length, put.getJsonObject("return").getLong("size"));
     assertArrayEquals(content, Files.readAllBytes(file), "what the agent wrote on disk");
 
-    JsonObject got = Bus.ok(vertx, "agent.file-get", call(new JsonObject()
+    JsonObject got = Bus.ok(AGENT.vertx(), "agent.file-get", call(new JsonObject()
         .put("path", file.toString()))).getJsonObject("return");
     assertEquals(content.length, got.getLong("size"));
     assertArrayEquals(content, Base64.getDecoder().decode(got.getString("content-b64")));
@@ -116,7 +109,7 @@ class RunAndFilesTest {
   void filePutAppends() throws Exception {
     Path file = files.resolve("append.txt");
     for (String part : new String[] {"one\n", "two\n"}) {
-      Bus.ok(vertx, "agent.file-put", call(new JsonObject().put("path", file.toString())
+      Bus.ok(AGENT.vertx(), "agent.file-put", call(new JsonObject().put("path", file.toString())
           .put("mode", "a")
           .put("content-b64", Base64.getEncoder().encodeToString(part.getBytes()))));
     }
@@ -126,7 +119,7 @@ class RunAndFilesTest {
   @Test
   void fileGetOfAMissingFileIsTheAgentsError() throws Exception {
     Path missing = files.resolve("does-not-exist");
-    ReplyException e = Bus.failure(vertx, "agent.file-get", call(new JsonObject()
+    ReplyException e = Bus.failure(AGENT.vertx(), "agent.file-get", call(new JsonObject()
         .put("path", missing.toString())));
     assertEquals(Codes.AGENT_ERROR, e.failureCode(), e.getMessage());
     // "<Class>: <desc>", the desc being qemu-ga's own
@@ -138,11 +131,11 @@ class RunAndFilesTest {
   void fileGetLargerThanMaxBytesIsBadRequest() throws Exception {
     Path file = files.resolve("big.txt");
     Files.write(file, new byte[10_000]);
-    ReplyException e = Bus.failure(vertx, "agent.file-get", call(new JsonObject()
+    ReplyException e = Bus.failure(AGENT.vertx(), "agent.file-get", call(new JsonObject()
         .put("path", file.toString()).put("maxBytes", 100)));
     assertEquals(Codes.BAD_REQUEST, e.failureCode(), e.getMessage());
     // the handle was closed and the link is fine: a read of the whole file still works
-    JsonObject got = Bus.ok(vertx, "agent.file-get", call(new JsonObject()
+    JsonObject got = Bus.ok(AGENT.vertx(), "agent.file-get", call(new JsonObject()
         .put("path", file.toString()))).getJsonObject("return");
     assertEquals(10_000, got.getLong("size"));
   }
