@@ -186,6 +186,18 @@ class GuestLinkFaultTest {
     assertEquals(0, h.discarded(DiscardKind.STALE_REPLY), "no reply was thrown away");
   }
 
+  /** One timer serves all of a link's deadlines: a short one behind a long one fires on time. */
+  @Test
+  void queuedRequestWithAnEarlierDeadlineTimesOutOnTime() {
+    h.startReady();
+    agent.next(1, Fault.HANG);
+    h.sync(1300, 5_000); // in flight, never answered, with a much later deadline
+    long start = System.nanoTime();
+    assertFails(h.sync(1301, TIMEOUT), Codes.TIMEOUT, "still queued");
+    long ms = (System.nanoTime() - start) / 1_000_000;
+    assertTrue(ms >= TIMEOUT * 9 / 10 && ms < 2_000, "failed after " + ms + " ms");
+  }
+
   @Test
   void fullQueueIsBusy() {
     h.startReady();
