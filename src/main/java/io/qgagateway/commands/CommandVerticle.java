@@ -23,9 +23,10 @@ import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Serves the public {@code agent.X} addresses on every member (one instance per event loop): checks the request (400), finds
- * the member holding the guest (404) and hands the request to that guest's internal address,
- * where policy and the link are. Records the latency of every request, failures included.
+ * Serves the public {@code agent.X} addresses on every member, one instance per event loop:
+ * checks the request (400), finds the member holding the guest (404) and hands the request to
+ * the guest's endpoint (this member) or internal address (another member), where policy and the
+ * link are. Records the latency of every request, failures included.
  */
 public final class CommandVerticle extends VerticleBase {
 

@@ -79,6 +79,7 @@ public record GatewayConfig(
       };
     }
 
+    /** Sets the event loops on {@code options}, then both options and transport on the builder. */
     public VertxBuilder applyTo(VertxBuilder builder, VertxOptions options) {
       if (eventLoops > 0) {
         options.setEventLoopPoolSize(eventLoops);

@@ -32,13 +32,13 @@ public final class GatewayMetrics implements LinkObserver {
           "PT0.005S", "PT0.01S", "PT0.025S", "PT0.05S", "PT0.1S", "PT0.25S", "PT0.5S", "PT1S",
           "PT2.5S", "PT5S", "PT10S", "PT30S", "PT60S", "PT120S", "PT300S", "PT600S")
       .map(Duration::parse).toArray(Duration[]::new);
+  private static final int OUTCOMES = Outcome.values().length;
 
   private final MeterRegistry registry;
   private final boolean guestLabel;
   private final Counter connects;
   private final Counter disconnects;
   private final Counter autoThaws;
-  private static final int OUTCOMES = Outcome.values().length;
   // command (and guest, when labelled) -> timer by outcome ordinal
   private final Map<String, Timer[]> commandTimers = new ConcurrentHashMap<>();
 
