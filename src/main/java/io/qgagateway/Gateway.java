@@ -2,6 +2,7 @@ package io.qgagateway;
 
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.qgagateway.api.GatewayFailure;
 import io.qgagateway.commands.CommandCatalog;
 import io.qgagateway.commands.CommandRules;
 import io.qgagateway.commands.CommandVerticle;
@@ -125,9 +126,15 @@ public final class Gateway {
   }
 
   private Future<Void> deploy() {
+    try {
+      vertx.eventBus().registerDefaultCodec(GatewayFailure.class, GatewayFailure.CODEC);
+    } catch (IllegalStateException alreadyRegistered) {
+      // another gateway on this Vert.x instance (tests) registered it
+    }
     GuestEvents events = new GuestEvents(vertx, node);
     guests = new GuestManager(view, events.andThen(metrics), link -> new GuestEndpoint(vertx,
-        link, rules, events, metrics, config.autoThawMs(), config.fileMaxBytes()));
+        link, rules, events, metrics, config.autoThawMs(), config.thawForeign(),
+        config.fileMaxBytes()));
     Future<List<GuestTarget>> demoTargets = DemoGuests.start(vertx, config.demo())
         .map(d -> {
           demo = d;

@@ -30,8 +30,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class CommandVerticle extends VerticleBase {
 
-  /** Time on top of a request's timeout for the hop to the guest's node and back. */
-  static final long BUS_MARGIN_MS = 2_000;
+  /**
+   * How much later than the request's deadline this member gives up on a forwarded request. The
+   * holder answers at the deadline itself; this only covers a holder that is gone.
+   */
+  static final long BUS_MARGIN_MS = 500;
 
   private final CommandRules rules;
   private final FleetView view;
@@ -58,9 +61,9 @@ public final class CommandVerticle extends VerticleBase {
       String suffix = spec.suffix();
       // the public address for the cluster, and this member's own for its HTTP API
       for (MessageConsumer<Object> consumer : List.of(
-          vertx.eventBus().consumer(spec.address(), m -> dispatch(suffix, m)),
+          vertx.eventBus().consumer(spec.address(), m -> dispatch(suffix, m, false)),
           vertx.eventBus().localConsumer(Addresses.local(spec.address()),
-              m -> dispatch(suffix, m)))) {
+              m -> dispatch(suffix, m, true)))) {
         consumers.add(consumer);
         registered.add(consumer.completion());
       }
@@ -87,7 +90,8 @@ public final class CommandVerticle extends VerticleBase {
     }
   }
 
-  private void dispatch(String suffix, Message<Object> message) {
+  /** @param own the member's own address (HTTP): failures go back whole, agent class kept */
+  private void dispatch(String suffix, Message<Object> message, boolean own) {
     long start = System.nanoTime();
     CommandCatalog catalog = rules.catalog();
     CommandSpec spec = catalog.byAddress(suffix).orElseThrow();
@@ -95,14 +99,14 @@ public final class CommandVerticle extends VerticleBase {
     try {
       request = RequestBody.parse(catalog, spec, message.body());
     } catch (ReplyException e) {
-      finish(message, spec, null, start, Future.failedFuture(e));
+      finish(message, own, spec, null, start, Future.failedFuture(e));
       return;
     }
     // this member's own guests first: the route would name this member for them anyway
     LinkVerticle local = view.local().get(request.guest());
     Optional<String> node = local != null ? Optional.empty() : view.route(request.guest());
     if (local == null && node.isEmpty()) {
-      finish(message, spec, null, start, Failures.fail(Codes.UNKNOWN_GUEST,
+      finish(message, own, spec, null, start, Failures.fail(Codes.UNKNOWN_GUEST,
           "no guest " + request.guest() + " in the cluster"));
       return;
     }
@@ -111,7 +115,7 @@ public final class CommandVerticle extends VerticleBase {
     Future<JsonObject> reply = local != null
         ? serveLocally(local, request, caller)
         : forward(node.get(), suffix, message.body(), request, caller);
-    finish(message, spec, request, start,
+    finish(message, own, spec, request, start,
         reply.onComplete(ar -> inFlight.decrementAndGet()));
   }
 
@@ -133,12 +137,17 @@ public final class CommandVerticle extends VerticleBase {
     return reply.future();
   }
 
-  /** Another member holds the guest: its internal address checks the request again. */
+  /**
+   * Another member holds the guest: its internal address checks the request again. The deadline
+   * travels as the time left, so the holder answers at the same moment without relying on
+   * synchronised clocks.
+   */
   private Future<JsonObject> forward(String node, String suffix, Object body,
                                      RequestBody request, String caller) {
-    JsonObject forwarded = asJson(body).copy().put("timeoutMs", request.timeoutMs());
+    long leftMs = Math.max(1, request.deadline().remainingMs());
+    JsonObject forwarded = asJson(body).copy().put("timeoutMs", leftMs);
     DeliveryOptions options = new DeliveryOptions()
-        .setSendTimeout(request.timeoutMs() + BUS_MARGIN_MS)
+        .setSendTimeout(leftMs + BUS_MARGIN_MS)
         .addHeader(GuestEndpoint.ADDRESS_HEADER, suffix);
     if (caller != null) {
       options.addHeader(GuestEndpoint.CALLER_HEADER, caller);
@@ -152,14 +161,13 @@ public final class CommandVerticle extends VerticleBase {
    * @param request null when the request was rejected before routing; then no guest label is
    *                recorded, so callers cannot create series for guests that do not exist
    */
-  private void finish(Message<Object> message, CommandSpec spec, RequestBody request, long start,
-                      Future<JsonObject> reply) {
+  private void finish(Message<Object> message, boolean local, CommandSpec spec,
+                      RequestBody request, long start, Future<JsonObject> reply) {
     reply.onComplete(ar -> {
       if (ar.succeeded()) {
         message.reply(ar.result());
       } else {
-        ReplyException failure = Failures.normalize(ar.cause());
-        message.fail(failure.failureCode(), failure.getMessage());
+        Failures.reply(message, ar.cause(), local);
       }
       // a passthrough of a command the catalog lacks counts as "command": labels stay bounded
       String command = request != null && request.target() != null

@@ -1,8 +1,9 @@
 package io.qgagateway.commands;
 
 import io.qgagateway.api.Codes;
+import io.qgagateway.api.Deadline;
 import io.qgagateway.api.Failures;
-import io.qgagateway.link.GuestLink;
+import io.qgagateway.link.AgentChannel;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.JsonObject;
@@ -23,16 +24,15 @@ final class FileTransfer {
   private static final long STEP_CAP_MS = 60_000;
   private static final long CLOSE_TIMEOUT_MS = 10_000;
 
-  private final GuestLink link;
+  private final AgentChannel link;
   private final long defaultMaxBytes;
 
-  FileTransfer(GuestLink link, long defaultMaxBytes) {
+  FileTransfer(AgentChannel link, long defaultMaxBytes) {
     this.link = link;
     this.defaultMaxBytes = defaultMaxBytes;
   }
 
-  Future<JsonObject> get(JsonObject arguments, long timeoutMs) {
-    Deadline deadline = Deadline.in(timeoutMs);
+  Future<JsonObject> get(JsonObject arguments, Deadline deadline) {
     // a request may ask for less than the configured cap, never more
     long maxBytes = Math.min(arguments.getLong("maxBytes", defaultMaxBytes), defaultMaxBytes);
     String path = arguments.getString("path");
@@ -43,8 +43,7 @@ final class FileTransfer {
             .put("size", content.length())));
   }
 
-  Future<JsonObject> put(JsonObject arguments, long timeoutMs) {
-    Deadline deadline = Deadline.in(timeoutMs);
+  Future<JsonObject> put(JsonObject arguments, Deadline deadline) {
     byte[] content;
     try {
       content = Base64.getDecoder().decode(arguments.getString("content-b64"));

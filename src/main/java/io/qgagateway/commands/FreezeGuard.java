@@ -2,7 +2,7 @@ package io.qgagateway.commands;
 
 import io.qgagateway.api.Codes;
 import io.qgagateway.fleet.GuestEvents;
-import io.qgagateway.link.GuestLink;
+import io.qgagateway.link.AgentChannel;
 import io.qgagateway.metrics.GatewayMetrics;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -26,22 +26,24 @@ final class FreezeGuard {
   private static final long THAW_RETRY_MS = 5_000;
 
   private final Vertx vertx;
-  private final GuestLink link;
+  private final AgentChannel link;
   private final GuestEvents events;
   private final GatewayMetrics metrics;
   private final long defaultAutoThawMs;
+  private final boolean thawForeign;
 
   private volatile boolean frozen;
   private long leaseTimer = -1;
   private boolean closed;
 
-  FreezeGuard(Vertx vertx, GuestLink link, GuestEvents events, GatewayMetrics metrics,
-              long defaultAutoThawMs) {
+  FreezeGuard(Vertx vertx, AgentChannel link, GuestEvents events, GatewayMetrics metrics,
+              long defaultAutoThawMs, boolean thawForeign) {
     this.vertx = vertx;
     this.link = link;
     this.events = events;
     this.metrics = metrics;
     this.defaultAutoThawMs = defaultAutoThawMs;
+    this.thawForeign = thawForeign;
   }
 
   boolean frozen() {
@@ -50,7 +52,7 @@ final class FreezeGuard {
 
   Future<JsonObject> freeze(RequestBody request) {
     long autoThawMs = request.autoThawMs() != null ? request.autoThawMs() : defaultAutoThawMs;
-    return link.execute(request.execute(), request.arguments(), request.timeoutMs(), true)
+    return link.execute(request.execute(), request.arguments(), request.deadline(), true)
         .onSuccess(reply -> {
           frozen = true;
           events.publish("frozen", link.name(), new JsonObject().put("autoThawMs", autoThawMs));
@@ -68,19 +70,27 @@ final class FreezeGuard {
   }
 
   Future<JsonObject> thaw(RequestBody request) {
-    return link.execute(THAW, request.arguments(), request.timeoutMs(), true)
+    return link.execute(THAW, request.arguments(), request.deadline(), true)
         .onSuccess(reply -> thawed("thawed", null));
   }
 
-  /** The agent's own answer to fsfreeze-status corrects what we believe. */
+  /**
+   * The agent's own answer to fsfreeze-status (asked by a caller, or by the link at every sync)
+   * corrects what we believe. A guest found frozen that we did not freeze (a gateway that crashed
+   * holding the lease, another tool) is reported and put under a lease of its own, unless
+   * {@code freeze.thawForeign} is off: so no crash ever leaves a guest frozen for good.
+   */
   void observedStatus(Object status) {
     if ("thawed".equals(status) && frozen) {
       thawed("thawed", "guest reports thawed");
     } else if ("frozen".equals(status) && !frozen) {
       frozen = true;
-      log.warn("guest " + link.name() + " is frozen but not through this gateway; lease of "
-          + defaultAutoThawMs + " ms starts now");
-      startLease(defaultAutoThawMs);
+      long leaseMs = thawForeign ? defaultAutoThawMs : 0;
+      log.warn("guest " + link.name() + " is frozen, not through this gateway; "
+          + (leaseMs > 0 ? "auto-thaw in " + leaseMs + " ms" : "left alone (freeze.thawForeign)"));
+      events.publish("frozen", link.name(), new JsonObject().put("autoThawMs", leaseMs)
+          .put("reason", "found frozen"));
+      startLease(leaseMs);
     }
   }
 
@@ -128,6 +138,10 @@ final class FreezeGuard {
     boolean wasFrozen = frozen;
     frozen = false;
     cancelLease();
+    if (wasFrozen) {
+      // what the agent disabled while frozen works again: learn it
+      link.refresh();
+    }
     if ("auto-thawed".equals(type)) {
       metrics.autoThawed();
       log.warn("guest " + link.name() + " auto-thawed: " + why);

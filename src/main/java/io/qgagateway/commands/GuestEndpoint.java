@@ -4,7 +4,7 @@ import io.qgagateway.api.Codes;
 import io.qgagateway.api.Failures;
 import io.qgagateway.api.Outcome;
 import io.qgagateway.fleet.GuestEvents;
-import io.qgagateway.link.GuestLink;
+import io.qgagateway.link.AgentChannel;
 import io.qgagateway.link.LinkEndpoint;
 import io.qgagateway.metrics.GatewayMetrics;
 import io.vertx.core.Future;
@@ -37,7 +37,7 @@ public final class GuestEndpoint implements LinkEndpoint {
   private static final String THAW = "guest-fsfreeze-thaw";
   private static final String STATUS = "guest-fsfreeze-status";
 
-  private final GuestLink link;
+  private final AgentChannel link;
   private final CommandRules rules;
   private final FreezeGuard freeze;
   private final RunOperation run;
@@ -46,11 +46,12 @@ public final class GuestEndpoint implements LinkEndpoint {
   private JsonObject indexedInfo;
   private Map<String, JsonObject> supportedByName;
 
-  public GuestEndpoint(Vertx vertx, GuestLink link, CommandRules rules, GuestEvents events,
-                       GatewayMetrics metrics, long autoThawMs, long fileMaxBytes) {
+  public GuestEndpoint(Vertx vertx, AgentChannel link, CommandRules rules, GuestEvents events,
+                       GatewayMetrics metrics, long autoThawMs, boolean thawForeign,
+                       long fileMaxBytes) {
     this.link = link;
     this.rules = rules;
-    this.freeze = new FreezeGuard(vertx, link, events, metrics, autoThawMs);
+    this.freeze = new FreezeGuard(vertx, link, events, metrics, autoThawMs, thawForeign);
     this.run = new RunOperation(vertx, link);
     this.files = new FileTransfer(link, fileMaxBytes);
   }
@@ -58,6 +59,11 @@ public final class GuestEndpoint implements LinkEndpoint {
   @Override
   public boolean frozen() {
     return freeze.frozen();
+  }
+
+  @Override
+  public void refreshed(String freezeStatus) {
+    freeze.observedStatus(freezeStatus);
   }
 
   @Override
@@ -79,15 +85,14 @@ public final class GuestEndpoint implements LinkEndpoint {
     try {
       request = RequestBody.parse(catalog, spec, message.body());
     } catch (ReplyException e) {
-      message.fail(e.failureCode(), e.getMessage());
+      Failures.reply(message, e, true);
       return;
     }
     serve(request, message.headers().get(CALLER_HEADER)).onComplete(ar -> {
       if (ar.succeeded()) {
         message.reply(ar.result());
       } else {
-        ReplyException failure = Failures.normalize(ar.cause());
-        message.fail(failure.failureCode(), failure.getMessage());
+        Failures.reply(message, ar.cause(), true);
       }
     });
   }
@@ -122,10 +127,10 @@ public final class GuestEndpoint implements LinkEndpoint {
   private Future<JsonObject> dispatch(CommandSpec spec, RequestBody request) {
     if (spec.kind() == CommandSpec.Kind.GATEWAY) {
       return switch (spec.name()) {
-        case "sync" -> link.resync(request.timeoutMs());
-        case "run" -> run.run(request.arguments(), request.timeoutMs());
-        case "file-get" -> files.get(request.arguments(), request.timeoutMs());
-        case "file-put" -> files.put(request.arguments(), request.timeoutMs());
+        case "sync" -> link.resync(request.deadline());
+        case "run" -> run.run(request.arguments(), request.deadline());
+        case "file-get" -> files.get(request.arguments(), request.deadline());
+        case "file-put" -> files.put(request.arguments(), request.deadline());
         default -> Failures.fail(Codes.ERROR, "no handler for operation " + spec.name());
       };
     }
@@ -140,7 +145,7 @@ public final class GuestEndpoint implements LinkEndpoint {
     if (THAW.equals(command)) {
       return freeze.thaw(request);
     }
-    Future<JsonObject> sent = link.execute(command, request.arguments(), request.timeoutMs(),
+    Future<JsonObject> sent = link.execute(command, request.arguments(), request.deadline(),
         request.successResponse());
     if (STATUS.equals(command)) {
       sent = sent.onSuccess(reply -> freeze.observedStatus(reply.getValue("return")));
@@ -160,11 +165,11 @@ public final class GuestEndpoint implements LinkEndpoint {
     JsonObject entry = supportedEntry(info, commands, command);
     if (entry != null) {
       return entry.getBoolean("enabled", true) ? Optional.empty()
-          : Optional.of(Failures.of(Codes.UNSUPPORTED,
-              "CommandNotFound: Command " + command + " has been disabled"));
+          : Optional.of(Failures.agent(Codes.UNSUPPORTED, "CommandNotFound",
+              "Command " + command + " has been disabled"));
     }
-    return Optional.of(Failures.of(Codes.UNSUPPORTED, "CommandNotFound: The command " + command
-        + " has not been found (agent " + info.getValue("version") + ")"));
+    return Optional.of(Failures.agent(Codes.UNSUPPORTED, "CommandNotFound", "The command "
+        + command + " has not been found (agent " + info.getValue("version") + ")"));
   }
 
   /**

@@ -1,6 +1,7 @@
 package io.qgagateway.commands;
 
 import io.qgagateway.api.Codes;
+import io.qgagateway.api.Deadline;
 import io.qgagateway.api.Failures;
 import io.qgagateway.commands.CommandSpec.Kind;
 import io.qgagateway.link.GuestTarget;
@@ -26,11 +27,14 @@ import java.util.regex.Pattern;
  *                   operations, or a passthrough of a command the catalog does not know)
  * @param arguments  checked arguments, never null
  * @param timeoutMs  the request's timeout, or the default of {@code target} (else {@code spec})
+ * @param deadline   when the request must be answered: {@code timeoutMs} from when it was
+ *                   parsed, which is where it entered this member
  * @param autoThawMs the requested auto-thaw delay (0 = off); null when not given, meaning the
  *                   configured default; only ever set where {@code target} freezes
  */
 public record RequestBody(CommandSpec spec, String guest, String execute, CommandSpec target,
-                          JsonObject arguments, long timeoutMs, Long autoThawMs) {
+                          JsonObject arguments, long timeoutMs, Deadline deadline,
+                          Long autoThawMs) {
 
   /** What {@code agent.command} may execute: a guest-agent command name. */
   public static final Pattern EXECUTE = Pattern.compile("guest-[a-z0-9-]+");
@@ -57,11 +61,13 @@ public record RequestBody(CommandSpec spec, String guest, String execute, Comman
     }
 
     String guest = guest(json.getValue("guest"), spec.kind() != Kind.CLUSTER);
-    JsonObject arguments = ArgumentValidator.validate(spec, json.getValue("arguments"));
+    // a passthrough of a known command is checked exactly as on the command's own address
+    JsonObject arguments = ArgumentValidator.validate(passthrough && target != null ? target : spec,
+        json.getValue("arguments"));
     Long timeout = millis(json, "timeoutMs", 1);
     long timeoutMs = timeout != null ? timeout : (target != null ? target : spec).timeoutMs();
     return new RequestBody(spec, guest, execute, target, arguments, timeoutMs,
-        millis(json, "autoThawMs", 0));
+        Deadline.in(timeoutMs), millis(json, "autoThawMs", 0));
   }
 
   private static boolean allowed(String field, boolean passthrough, boolean freezes) {

@@ -1,8 +1,9 @@
 package io.qgagateway.commands;
 
 import io.qgagateway.api.Codes;
+import io.qgagateway.api.Deadline;
 import io.qgagateway.api.Failures;
-import io.qgagateway.link.GuestLink;
+import io.qgagateway.link.AgentChannel;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -27,15 +28,14 @@ final class RunOperation {
   private static final long STEP_CAP_MS = 10_000;
 
   private final Vertx vertx;
-  private final GuestLink link;
+  private final AgentChannel link;
 
-  RunOperation(Vertx vertx, GuestLink link) {
+  RunOperation(Vertx vertx, AgentChannel link) {
     this.vertx = vertx;
     this.link = link;
   }
 
-  Future<JsonObject> run(JsonObject arguments, long timeoutMs) {
-    Deadline deadline = Deadline.in(timeoutMs);
+  Future<JsonObject> run(JsonObject arguments, Deadline deadline) {
     JsonObject exec = new JsonObject()
         .put("path", arguments.getString("path"))
         .put("capture-output", true);

@@ -30,6 +30,7 @@ public record GatewayConfig(
     JsonObject policy,
     JsonObject timeouts,
     long autoThawMs,
+    boolean thawForeign,
     long fileMaxBytes,
     LinkOptions link,
     Metrics metrics,
@@ -170,6 +171,7 @@ public record GatewayConfig(
 
     Section f = root.section("freeze");
     long autoThawMs = f.number("autoThawMs", 600_000, 0, DAY_MS);
+    boolean thawForeign = f.bool("thawForeign", true);
     f.finish();
 
     Section files = root.section("files");
@@ -206,7 +208,7 @@ public record GatewayConfig(
 
     root.finish();
     return new GatewayConfig(nodeName, List.copyOf(guests), List.copyOf(discovery), http, bridge,
-        cluster, policy, timeouts, autoThawMs, fileMaxBytes, link, metrics, jsonLogging, demo,
+        cluster, policy, timeouts, autoThawMs, thawForeign, fileMaxBytes, link, metrics, jsonLogging, demo,
         drainMs, vertxSettings);
   }
 
@@ -245,7 +247,8 @@ public record GatewayConfig(
           s.number("reconnectInitialMs", d.reconnectInitialMs(), 1, DAY_MS),
           s.number("reconnectMaxMs", d.reconnectMaxMs(), 1, DAY_MS),
           s.number("noResponseGraceMs", d.noResponseGraceMs(), 0, DAY_MS),
-          s.number("infoTimeoutMs", d.infoTimeoutMs(), 1, DAY_MS));
+          s.number("infoTimeoutMs", d.infoTimeoutMs(), 1, DAY_MS),
+          s.number("probeAfterMs", d.probeAfterMs(), 0, DAY_MS));
     } catch (IllegalArgumentException e) {
       throw new ConfigException(e.getMessage());
     }

@@ -1,7 +1,7 @@
 package io.qgagateway.fleet;
 
 import io.qgagateway.api.Addresses;
-import io.qgagateway.link.GuestLink;
+import io.qgagateway.link.AgentChannel;
 import io.qgagateway.link.LinkObserver;
 import io.qgagateway.link.ResyncReason;
 import io.vertx.core.Vertx;
@@ -33,17 +33,17 @@ public final class GuestEvents implements LinkObserver {
   }
 
   @Override
-  public void connected(GuestLink link) {
+  public void connected(AgentChannel link) {
     publish("connected", link.name(), null);
   }
 
   @Override
-  public void disconnected(GuestLink link, String reason) {
+  public void disconnected(AgentChannel link, String reason) {
     publish("disconnected", link.name(), new JsonObject().put("reason", reason));
   }
 
   @Override
-  public void resynced(GuestLink link, ResyncReason reason, long nanos) {
+  public void resynced(AgentChannel link, ResyncReason reason, long nanos) {
     publish("resynced", link.name(), new JsonObject().put("reason", reason.eventName())
         .put("rttMicros", nanos / 1000));
   }

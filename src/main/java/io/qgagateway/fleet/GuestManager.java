@@ -2,7 +2,8 @@ package io.qgagateway.fleet;
 
 import io.qgagateway.api.Addresses;
 import io.qgagateway.config.GatewayConfig;
-import io.qgagateway.link.GuestLink;
+import io.qgagateway.link.AgentChannel;
+import io.qgagateway.link.ChannelFactory;
 import io.qgagateway.link.GuestTarget;
 import io.qgagateway.link.LinkEndpoint;
 import io.qgagateway.link.LinkObserver;
@@ -33,7 +34,7 @@ public final class GuestManager extends VerticleBase {
 
   private final FleetView view;
   private final LinkObserver observer;
-  private final Function<GuestLink, LinkEndpoint> endpoints;
+  private final Function<AgentChannel, LinkEndpoint> endpoints;
 
   private LinkOptions linkOptions;
   private List<GuestTarget> fixed = List.of();
@@ -44,7 +45,7 @@ public final class GuestManager extends VerticleBase {
   private Future<Void> reconciling = Future.succeededFuture();
 
   public GuestManager(FleetView view, LinkObserver observer,
-                      Function<GuestLink, LinkEndpoint> endpoints) {
+                      Function<AgentChannel, LinkEndpoint> endpoints) {
     this.view = view;
     this.observer = observer;
     this.endpoints = endpoints;
@@ -142,7 +143,7 @@ public final class GuestManager extends VerticleBase {
   }
 
   private Future<?> deploy(GuestTarget target) {
-    LinkVerticle verticle = new LinkVerticle(target, linkOptions, observer,
+    LinkVerticle verticle = new LinkVerticle(target, ChannelFactory.socket(linkOptions), observer,
         Addresses.link(view.self().id(), target.name()), endpoints);
     deployedTargets.put(target.name(), target);
     deployments.put(target.name(), "");

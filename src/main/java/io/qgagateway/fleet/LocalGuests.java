@@ -1,6 +1,6 @@
 package io.qgagateway.fleet;
 
-import io.qgagateway.link.GuestLink;
+import io.qgagateway.link.AgentChannel;
 import io.qgagateway.link.LinkVerticle;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -40,7 +40,7 @@ public final class LocalGuests {
 
   /** One entry of {@code agent.guests} (API.md section 3). */
   public static JsonObject describe(LinkVerticle verticle, NodeIdentity node) {
-    GuestLink link = verticle.link();
+    AgentChannel link = verticle.link();
     JsonObject info = link.agentInfo();
     JsonObject agent = null;
     if (info != null) {

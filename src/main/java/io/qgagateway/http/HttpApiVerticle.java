@@ -4,6 +4,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.qgagateway.api.Addresses;
 import io.qgagateway.api.Codes;
 import io.qgagateway.api.Failures;
+import io.qgagateway.api.GatewayFailure;
 import io.qgagateway.commands.CommandCatalog;
 import io.qgagateway.commands.CommandSpec;
 import io.qgagateway.config.GatewayConfig;
@@ -21,8 +22,6 @@ import io.vertx.ext.web.handler.BodyHandler;
 
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * The HTTP API of API.md section 4. Commands go through the event bus to the same
@@ -32,9 +31,13 @@ public final class HttpApiVerticle extends VerticleBase {
 
   /** Big enough for a file-put of a few tens of MiB in base64. */
   static final long MAX_BODY_BYTES = 64L * 1024 * 1024;
-  /** Added to a request's timeout for the bus round trip; the command side answers in time. */
-  private static final long BUS_MARGIN_MS = 5_000;
-  private static final Pattern AGENT_MESSAGE = Pattern.compile("^([A-Za-z][A-Za-z0-9]*): ");
+  /**
+   * A safety net only: the member's own dispatcher resolves each request's deadline (the
+   * executed command's default, from the configuration in force) and answers by it.
+   */
+  private static final long LOCAL_SEND_TIMEOUT_MS = CommandCatalog.MAX_TIMEOUT_MS + 60_000;
+  /** What the fleet listing may take. */
+  private static final long GUESTS_TIMEOUT_MS = 5_000;
 
   private final GatewayConfig.Http config;
   private final CommandCatalog catalog;
@@ -150,9 +153,9 @@ public final class HttpApiVerticle extends VerticleBase {
         body.put("arguments", args);
       }
     }
-    long timeoutMs = spec.timeoutMs();
     String timeoutParam = ctx.queryParams().get("timeoutMs");
     if (timeoutParam != null) {
+      long timeoutMs;
       try {
         timeoutMs = Long.parseLong(timeoutParam);
       } catch (NumberFormatException e) {
@@ -174,11 +177,11 @@ public final class HttpApiVerticle extends VerticleBase {
         return;
       }
     }
-    send(ctx, spec.address(), body, timeoutMs + BUS_MARGIN_MS);
+    send(ctx, spec.address(), body, LOCAL_SEND_TIMEOUT_MS);
   }
 
   private void guests(RoutingContext ctx, JsonObject body) {
-    send(ctx, Addresses.GUESTS, body, BUS_MARGIN_MS);
+    send(ctx, Addresses.GUESTS, body, GUESTS_TIMEOUT_MS);
   }
 
   private void send(RoutingContext ctx, String address, JsonObject body, long sendTimeoutMs) {
@@ -192,15 +195,10 @@ public final class HttpApiVerticle extends VerticleBase {
       } else {
         ReplyException failure = Failures.normalize(ar.cause());
         String message = failure.getMessage() == null ? "" : failure.getMessage();
-        Matcher m = AGENT_MESSAGE.matcher(message);
-        String agentClass = isAgentCode(failure.failureCode()) && m.find() ? m.group(1) : null;
+        String agentClass = failure instanceof GatewayFailure g ? g.agentClass() : null;
         error(ctx, failure.failureCode(), agentClass, message);
       }
     });
-  }
-
-  private static boolean isAgentCode(int code) {
-    return code == Codes.AGENT_ERROR || code == Codes.UNSUPPORTED || code == Codes.FROZEN;
   }
 
   private static void error(RoutingContext ctx, int code, String agentClass, String message) {

@@ -1,12 +1,15 @@
 package io.qgagateway.link;
 
 import io.qgagateway.api.Codes;
+import io.qgagateway.api.Deadline;
 import io.qgagateway.api.Failures;
+import io.qgagateway.api.GatewayFailure;
 import io.qgagateway.protocol.AgentError;
 import io.qgagateway.protocol.AgentReply;
 import io.qgagateway.protocol.AgentRequests;
 import io.qgagateway.protocol.FrameDecoder;
 import io.qgagateway.protocol.FrameError;
+import io.qgagateway.protocol.RequestLimits;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -15,8 +18,6 @@ import io.vertx.core.buffer.Buffer;
 import io.vertx.core.internal.logging.Logger;
 import io.vertx.core.internal.logging.LoggerFactory;
 import io.vertx.core.json.JsonObject;
-import io.vertx.core.net.NetClient;
-import io.vertx.core.net.NetSocket;
 
 import java.time.Instant;
 import java.util.ArrayDeque;
@@ -24,165 +25,244 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.concurrent.TimeUnit;
 
 /**
- * The connection to one guest's agent: one socket, one command in flight, a bounded queue.
+ * The gateway's own connection to one guest's agent: one socket, one command in flight, a
+ * bounded queue. A state machine ({@link LinkPhase}) fed by a {@link LinkDriver}: bytes in,
+ * writes out, time injected.
  *
- * <p>Correctness rests on three rules. Nothing is written before the link is in sync, and a sync
+ * <p>Correctness rests on four rules. Nothing is written before the link is in sync, and a sync
  * (0xFF + {@code guest-sync-delimited} with a fresh random id) drops everything up to its own
  * delimited return, so whatever earlier clients, timeouts or faults left in the stream is gone.
- * Only one command is written at a time, so the next reply belongs to it. And any doubt (a
- * timeout, a protocol error, an unsolicited reply, a command that never answers) resyncs before
- * anything else is sent. So a late reply is never handed to the next request.
+ * Only one command is written at a time, and where the agent echoes request ids (learned at
+ * sync) it carries a fresh random id, so only its own reply completes it. Nothing is written that
+ * the agent's parser would split into several requests ({@link RequestLimits}). And any doubt (a
+ * timeout, a protocol or parse error, a reply for nobody, a request the agent lost) resyncs
+ * before anything else is sent. So a reply is never handed to the wrong request.
  *
- * <p>All methods must be called on the context the link was created on (its verticle's).
+ * <p>All methods but the getters must be called on the driver's context.
  */
-public final class GuestLink {
+public final class GuestLink implements AgentChannel {
 
   private static final Logger log = LoggerFactory.getLogger(GuestLink.class);
-  private static final String GUEST_INFO = "guest-info";
+  static final String GUEST_INFO = "guest-info";
+  static final String FREEZE_STATUS = "guest-fsfreeze-status";
+  private static final long MAX_PROBE_INTERVAL_MS = 30_000;
+  private static final JsonObject SENT = new JsonObject().put("sent", true);
 
-  private final Vertx vertx;
-  private final Context context;
   private final GuestTarget target;
   private final LinkOptions options;
   private final LinkObserver observer;
-  // Held in a field: Vert.x 5.1 closes an unreferenced NetClient, sockets and all, on GC.
-  private final NetClient client;
+  private final LinkDriver driver;
   private final FrameDecoder decoder;
+  private final Backoff backoff;
+  private final LinkDriver.WireListener wireListener = new WireEvents();
   private final ArrayDeque<Pending> queue = new ArrayDeque<>();
+  // syncs pipelined behind commands, oldest first
+  private final ArrayDeque<Probe> probes = new ArrayDeque<>();
 
-  private NetSocket socket;
+  private LinkPhase phase = LinkPhase.DISCONNECTED;
+  private LinkDriver.Wire wire;
+  private long reconnectTimer = -1;
+
   // read from other threads by the fleet listing and the metrics gauges
   private volatile LinkState state = LinkState.DISCONNECTED;
   private volatile Instant since = Instant.now();
   private volatile String lastError;
   private volatile int queued;
-  private boolean stopped;
-  private int reconnectAttempts;
-  private long reconnectTimer = -1;
+  private volatile JsonObject agentInfo;
+  private volatile ReplyMatching matching;
 
-  private Pending inFlight;
-  private long graceTimer = -1;
+  // SYNCING
+  private long syncId;
+  private long syncStartNanos;
+  private ResyncReason syncReason;
+  private int syncAttempts;
+  private long syncTimer = -1;
+  private boolean idMemberRejected;
+  private SyncRequest manualSync;
+  private boolean delimiterSeen;
+
+  // AWAITING_REPLY, AWAITING_EVIDENCE
+  private Command inFlight;
+  private long probeTimer = -1;
+  private long probeDelayMs;
+  private long evidenceTimer = -1;
+  // a reply that belongs to nobody was seen: resync before writing anything else
+  private boolean dirty;
+
   // one timer for all requests' deadlines, armed for the earliest (see armDeadline)
   private long deadlineTimer = -1;
   private long deadlineTimerAt;
 
-  private long syncId;
-  private long syncStartNanos;
-  private ResyncReason syncReason;
-  private boolean delimiterSeen;
-  private int syncAttempts;
-  private long syncTimer = -1;
-  private Pending manualSync;
-
-  private volatile JsonObject agentInfo;
+  private RefreshListener refreshListener = status -> { };
 
   public GuestLink(Vertx vertx, GuestTarget target, LinkOptions options, LinkObserver observer) {
-    this.vertx = vertx;
-    this.context = vertx.getOrCreateContext();
+    this(new SocketDriver(vertx), target, options, observer);
+  }
+
+  public GuestLink(LinkDriver driver, GuestTarget target, LinkOptions options,
+                   LinkObserver observer) {
+    this.driver = driver;
     this.target = target;
     this.options = options;
     this.observer = observer;
-    this.client = vertx.createNetClient();
     this.decoder = new FrameDecoder(options.maxReplyBytes(), new DecoderListener());
+    this.backoff = new Backoff(options.reconnectInitialMs(), options.reconnectMaxMs());
   }
 
+  /** How replies are matched to requests on the current connection. */
+  public enum ReplyMatching {
+    /** The agent echoes request ids: a reply must carry the id of the command in flight. */
+    ID,
+    /** It does not (old agents): the next reply after a write is that command's. */
+    ORDER;
+
+    public String label() {
+      return this == ID ? "id" : "order";
+    }
+  }
+
+  @Override
   public GuestTarget target() {
     return target;
   }
 
-  public String name() {
-    return target.name();
-  }
-
+  @Override
   public LinkState state() {
     return state;
   }
 
-  /** When the link entered its current state. */
+  @Override
   public Instant since() {
     return since;
   }
 
-  /** The last connection or protocol problem, null once in sync again. */
+  @Override
   public String lastError() {
     return lastError;
   }
 
-  /** Commands waiting; safe to read from any thread. */
+  @Override
   public int queued() {
     return queued;
   }
 
+  @Override
   public Context context() {
-    return context;
+    return driver.context();
   }
 
-  /** The {@code guest-info} return cached after the last sync, or null before the first. */
+  @Override
   public JsonObject agentInfo() {
     return agentInfo;
   }
 
+  @Override
+  public String replyMatching() {
+    ReplyMatching m = matching;
+    return m == null ? null : m.label();
+  }
+
+  @Override
+  public void refreshListener(RefreshListener listener) {
+    this.refreshListener = listener;
+  }
+
+  @Override
   public void start() {
     connect();
   }
 
-  /** Fails what waits, closes the socket and stops reconnecting. */
+  @Override
   public Future<Void> stop() {
-    stopped = true;
+    LinkDriver.Wire w = wire;
+    wire = null;
+    setPhase(LinkPhase.CLOSED);
+    cancelTimers();
     cancelTimer(reconnectTimer);
-    cancelTimer(syncTimer);
-    cancelTimer(graceTimer);
     cancelTimer(deadlineTimer);
     deadlineTimer = -1;
+    GatewayFailure closed = Failures.of(Codes.NOT_CONNECTED, "the guest link was closed");
     if (inFlight != null) {
-      finish(inFlight, Failures.of(Codes.NOT_CONNECTED, "the guest link was closed"));
+      finish(inFlight, closed);
     }
     if (manualSync != null) {
-      finish(manualSync, Failures.of(Codes.NOT_CONNECTED, "the guest link was closed"));
+      finish(manualSync, closed);
     }
-    failQueue(Failures.of(Codes.NOT_CONNECTED, "the guest link was closed"));
-    NetSocket s = socket;
-    socket = null;
-    setState(LinkState.DISCONNECTED);
-    Future<Void> closed = s == null ? Future.succeededFuture() : s.close();
-    return closed.transform(ar -> client.close());
+    failQueue(closed);
+    if (w != null) {
+      w.close();
+    }
+    return driver.close();
+  }
+
+  @Override
+  public Future<JsonObject> execute(String command, JsonObject arguments, Deadline deadline,
+                                    boolean successResponse) {
+    Buffer frame = AgentRequests.command(command, arguments);
+    String tooBig = RequestLimits.problem(arguments, frame.length());
+    if (tooBig != null) {
+      return Future.failedFuture(Failures.of(Codes.BAD_REQUEST, command + ": " + tooBig));
+    }
+    return enqueue(new Command(command, frame, successResponse, deadline));
+  }
+
+  @Override
+  public Future<JsonObject> resync(Deadline deadline) {
+    return enqueue(new SyncRequest(deadline));
+  }
+
+  @Override
+  public void refresh() {
+    refresh(false);
   }
 
   /**
-   * Queues one command. Succeeds with {@code {"return": X}}, or {@code {"sent": true}} for a
-   * command without success response once its grace window passed without an error (or the
-   * socket closed before any error came: a VM that powered off); fails with a
-   * contract code. Every call completes exactly once, within {@code timeoutMs}.
+   * Asks the freeze state, then guest-info. A frozen agent reports most commands disabled, so
+   * the info of a frozen guest never replaces what it can do when thawed.
    */
-  public Future<JsonObject> execute(String command, JsonObject arguments, long timeoutMs,
-                                    boolean successResponse) {
-    return enqueue(new Pending(command, arguments, successResponse, false), timeoutMs, false);
+  private void refresh(boolean first) {
+    if (phase == LinkPhase.CLOSED) {
+      return;
+    }
+    Command status = new Command(FREEZE_STATUS, AgentRequests.command(FREEZE_STATUS, null), true,
+        Deadline.in(options.infoTimeoutMs()));
+    Command info = new Command(GUEST_INFO, AgentRequests.command(GUEST_INFO, null), true,
+        Deadline.in(options.infoTimeoutMs()));
+    if (first) {
+      queue.addFirst(info);
+      queue.addFirst(status);
+    } else {
+      queue.addLast(status);
+      queue.addLast(info);
+    }
+    queued = queue.size();
+    armDeadline(info.deadline.endNanos());
+    Future<JsonObject> s = status.promise.future();
+    Future<JsonObject> i = info.promise.future();
+    Future.join(s, i).onComplete(ar -> {
+      String freeze = s.succeeded() && s.result().getValue("return") instanceof String v ? v : null;
+      if (i.succeeded() && i.result().getValue("return") instanceof JsonObject value
+          && !"frozen".equals(freeze)) {
+        agentInfo = value;
+        observer.infoUpdated(this);
+      }
+      refreshListener.refreshed(freeze);
+    });
+    pump();
   }
 
-  /** Resyncs in turn, after what is queued; succeeds with {@code {"return": {"rttMicros": N}}}. */
-  public Future<JsonObject> resync(long timeoutMs) {
-    return enqueue(new Pending(null, null, true, true), timeoutMs, false);
-  }
-
-  private Future<JsonObject> enqueue(Pending p, long timeoutMs, boolean first) {
-    if (stopped) {
+  private Future<JsonObject> enqueue(Pending p) {
+    if (phase == LinkPhase.CLOSED) {
       return Failures.fail(Codes.NOT_CONNECTED, "the guest link was closed");
     }
-    if (!first && queue.size() >= options.queueSize()) {
+    if (queue.size() >= options.queueSize()) {
       return Failures.fail(Codes.BUSY, "the command queue of guest " + name() + " is full ("
           + options.queueSize() + ")");
     }
-    p.timeoutMs = timeoutMs;
-    p.deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
-    armDeadline(p.deadline);
-    if (first) {
-      queue.addFirst(p);
-    } else {
-      queue.addLast(p);
-    }
+    armDeadline(p.deadline.endNanos());
+    queue.addLast(p);
     queued = queue.size();
     pump();
     return p.promise.future();
@@ -191,13 +271,13 @@ public final class GuestLink {
   // ---- connection lifecycle ------------------------------------------------------------------
 
   private void connect() {
-    if (stopped) {
+    reconnectTimer = -1;
+    if (phase == LinkPhase.CLOSED) {
       return;
     }
-    reconnectTimer = -1;
-    setState(LinkState.CONNECTING);
-    client.connect(target.socketAddress()).onComplete(ar -> {
-      if (stopped) {
+    setPhase(LinkPhase.CONNECTING);
+    driver.connect(target, wireListener).onComplete(ar -> {
+      if (phase == LinkPhase.CLOSED) {
         if (ar.succeeded()) {
           ar.result().close();
         }
@@ -205,7 +285,7 @@ public final class GuestLink {
       }
       if (ar.failed()) {
         lastError = "connect failed: " + ar.cause().getMessage();
-        setState(LinkState.DISCONNECTED);
+        setPhase(LinkPhase.DISCONNECTED);
         scheduleReconnect();
         return;
       }
@@ -213,81 +293,72 @@ public final class GuestLink {
     });
   }
 
-  private void onConnected(NetSocket s) {
-    socket = s;
+  private void onConnected(LinkDriver.Wire w) {
+    wire = w;
     decoder.reset();
-    s.handler(this::onBytes);
-    s.closeHandler(v -> onClosed(s, "connection closed"));
-    s.exceptionHandler(e -> lastError = "socket error: " + e.getMessage());
+    matching = null;
     observer.connected(this);
     syncAttempts = 0;
     startSync(ResyncReason.CONNECT);
   }
 
-  private void onBytes(Buffer chunk) {
-    decoder.feed(chunk);
-  }
-
-  private void onClosed(NetSocket s, String reason) {
-    if (s != socket) {
+  private void onClosed(LinkDriver.Wire w, String reason) {
+    if (w != wire) {
       return;
     }
-    socket = null;
-    cancelTimer(syncTimer);
-    cancelTimer(graceTimer);
+    wire = null;
     lastError = reason;
-    if (inFlight != null && !inFlight.successResponse) {
-      // shutdown: a VM powers off ~0.5 s after it, and QEMU's exit closes the socket, maybe
-      // within the grace window; no error came before the EOF, so the command was carried out
-      finish(inFlight, new JsonObject().put("sent", true));
-    } else if (inFlight != null) {
-      finish(inFlight, Failures.of(Codes.NOT_CONNECTED,
-          "the agent connection closed before the reply"));
+    cancelTimers();
+    probes.clear();
+    // the phase first: completing a request runs its callbacks, which may queue the next
+    LinkPhase was = phase;
+    setPhase(LinkPhase.DISCONNECTED);
+    Command c = inFlight;
+    if (c != null && was == LinkPhase.AWAITING_EVIDENCE) {
+      // shutdown: QEMU exits when the VM powers off and no error came before: carried out
+      finish(c, SENT);
+    } else if (c != null) {
+      finish(c, Failures.of(Codes.NOT_CONNECTED, "the agent connection closed before the reply"));
     }
     if (manualSync != null) {
-      // still queued work gets its chance after the reconnect; a sync just happens then anyway
       finish(manualSync, Failures.of(Codes.NOT_CONNECTED, "the agent connection closed"));
     }
-    setState(LinkState.DISCONNECTED);
     observer.disconnected(this, reason);
-    if (!stopped) {
-      scheduleReconnect();
-    }
+    scheduleReconnect();
   }
 
   /** Drops the connection on our side, e.g. after a sync that never completes. */
   private void dropConnection(String reason) {
-    NetSocket s = socket;
-    if (s != null) {
-      onClosed(s, reason);
-      s.close();
+    LinkDriver.Wire w = wire;
+    if (w != null) {
+      onClosed(w, reason);
+      w.close();
     }
   }
 
   private void scheduleReconnect() {
-    long ceiling = Math.min(options.reconnectMaxMs(),
-        options.reconnectInitialMs() << Math.min(reconnectAttempts, 20));
-    reconnectAttempts++;
-    // "equal jitter": at least half the delay, so a fleet that lost its agents at once spreads out
-    long delay = ceiling / 2 + ThreadLocalRandom.current().nextLong(ceiling / 2 + 1);
-    reconnectTimer = vertx.setTimer(Math.max(1, delay), id -> connect());
+    if (phase != LinkPhase.CLOSED) {
+      reconnectTimer = driver.setTimer(backoff.next(), this::connect);
+    }
   }
 
   // ---- sync -------------------------------------------------------------------------------------
 
+  /** Enters SYNCING; callers that complete a request do so after this, never before. */
   private void startSync(ResyncReason reason) {
-    if (socket == null) {
+    if (wire == null) {
       return;
     }
-    cancelTimer(syncTimer);
-    setState(LinkState.SYNCING);
+    cancelTimers();
+    // a full sync drops every answer before its own, the probes' too
+    probes.clear();
+    setPhase(LinkPhase.SYNCING);
     syncReason = reason;
-    // 63 bits: positive, so it survives any JSON number handling on either side
-    syncId = ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE;
+    syncId = randomId();
     delimiterSeen = false;
-    syncStartNanos = System.nanoTime();
-    socket.write(AgentRequests.syncDelimited(syncId));
-    syncTimer = vertx.setTimer(options.syncTimeoutMs(), id -> onSyncTimeout());
+    syncStartNanos = driver.nanoTime();
+    wire.write(AgentRequests.syncDelimited(syncId, !idMemberRejected));
+    syncTimer = driver.setTimer(options.syncTimeoutMs(), this::onSyncTimeout);
   }
 
   private void onSyncTimeout() {
@@ -302,63 +373,230 @@ public final class GuestLink {
     }
   }
 
-  private void onSynced() {
-    cancelTimer(syncTimer);
-    long nanos = System.nanoTime() - syncStartNanos;
-    syncAttempts = 0;
-    reconnectAttempts = 0;
-    lastError = null;
-    setState(LinkState.READY);
-    observer.resynced(this, syncReason, nanos);
-    refreshInfo();
-    if (manualSync != null) {
-      Pending p = manualSync;
-      manualSync = null;
-      finish(p, new JsonObject().put("return", new JsonObject().put("rttMicros", nanos / 1000)));
+  private void onSyncingObject(JsonObject object, boolean delimited) {
+    if (delimited && object.getValue("return") instanceof Number n && n.longValue() == syncId) {
+      onSynced(object.getValue("id") instanceof Number id && id.longValue() == syncId
+          ? ReplyMatching.ID : ReplyMatching.ORDER);
+      return;
     }
-    pump();
+    AgentReply reply = AgentReply.of(object);
+    if (reply != null && reply.isError() && reply.error().desc().contains("'id'")
+        && !idMemberRejected) {
+      // an agent too old to accept an id member refused our sync: again without it
+      idMemberRejected = true;
+      observer.discarded(this, DiscardKind.STRAY_ERROR);
+      startSync(syncReason);
+      return;
+    }
+    observer.discarded(this, reply == null ? DiscardKind.GARBAGE
+        : reply.isError() ? DiscardKind.STRAY_ERROR : DiscardKind.STALE_REPLY);
   }
 
-  /** guest-info goes first after every sync, so policy checks see what this agent enables. */
-  private void refreshInfo() {
-    enqueue(new Pending(GUEST_INFO, null, true, false), options.infoTimeoutMs(), true)
-        .onSuccess(reply -> {
-          if (reply.getValue("return") instanceof JsonObject info) {
-            agentInfo = info;
-            observer.infoUpdated(this);
-          }
-        });
+  private void onSynced(ReplyMatching mode) {
+    cancelTimer(syncTimer);
+    syncTimer = -1;
+    long nanos = driver.nanoTime() - syncStartNanos;
+    syncAttempts = 0;
+    backoff.reset();
+    lastError = null;
+    matching = mode;
+    dirty = false;
+    setPhase(LinkPhase.IDLE);
+    observer.resynced(this, syncReason, nanos);
+    // capabilities and freeze state go first after every sync, so checks see this agent's
+    refresh(true);
+    if (manualSync != null) {
+      SyncRequest p = manualSync;
+      manualSync = null;
+      finish(p, new JsonObject().put("return", new JsonObject().put("rttMicros", nanos / 1000)));
+    } else {
+      pump();
+    }
   }
 
   // ---- commands ---------------------------------------------------------------------------------
 
   private void pump() {
-    if (stopped || state != LinkState.READY || inFlight != null || manualSync != null
-        || socket == null) {
+    if (phase != LinkPhase.IDLE || wire == null) {
+      return;
+    }
+    if (dirty) {
+      lastError = "a reply for no request";
+      startSync(ResyncReason.PROTOCOL_ERROR);
       return;
     }
     Pending p = queue.pollFirst();
+    while (p != null && p.promise.future().isComplete()) {
+      p = queue.pollFirst();
+    }
+    queued = queue.size();
     if (p == null) {
       return;
     }
-    queued = queue.size();
-    if (p.sync) {
-      manualSync = p;
+    if (p instanceof SyncRequest s) {
+      manualSync = s;
       startSync(ResyncReason.MANUAL);
       return;
     }
-    inFlight = p;
-    socket.write(AgentRequests.command(p.command, p.arguments));
-    if (!p.successResponse) {
-      graceTimer = vertx.setTimer(Math.max(1, options.noResponseGraceMs()), id -> {
-        graceTimer = -1;
-        if (inFlight == p) {
-          startSync(ResyncReason.AFTER_NO_RESPONSE);
-          finish(p, new JsonObject().put("sent", true));
+    Command c = (Command) p;
+    inFlight = c;
+    c.writtenNanos = driver.nanoTime();
+    if (matching == ReplyMatching.ID) {
+      c.id = randomId();
+      wire.write(AgentRequests.withId(c.frame, c.id));
+    } else {
+      wire.write(c.frame);
+    }
+    if (c.successResponse) {
+      setPhase(LinkPhase.AWAITING_REPLY);
+      probeDelayMs = options.probeAfterMs();
+      scheduleProbe();
+    } else {
+      setPhase(LinkPhase.AWAITING_EVIDENCE);
+      writeProbe();
+      long window = Math.min(options.noResponseGraceMs(),
+          Math.max(0, c.deadline.remainingMs() - 1));
+      evidenceTimer = driver.setTimer(window, this::onEvidenceWindowEnd);
+    }
+  }
+
+  private void scheduleProbe() {
+    if (probeDelayMs > 0) {
+      probeTimer = driver.setTimer(probeDelayMs, () -> {
+        probeTimer = -1;
+        if (phase == LinkPhase.AWAITING_REPLY) {
+          writeProbe();
+          probeDelayMs = Math.min(probeDelayMs * 2, MAX_PROBE_INTERVAL_MS);
+          scheduleProbe();
         }
       });
     }
   }
+
+  private void writeProbe() {
+    Probe probe = new Probe(randomId(), inFlight);
+    probes.addLast(probe);
+    wire.write(AgentRequests.probe(probe.id));
+  }
+
+  /** No error, no EOF, no answer to the sync behind it: the guest went down or to sleep. */
+  private void onEvidenceWindowEnd() {
+    evidenceTimer = -1;
+    if (phase == LinkPhase.AWAITING_EVIDENCE) {
+      Command c = inFlight;
+      startSync(ResyncReason.AFTER_NO_RESPONSE);
+      finish(c, SENT);
+    }
+  }
+
+  /** A delimited return outside a full sync: the answer to a probe. */
+  private void onProbeAnswer(JsonObject object) {
+    Probe probe = null;
+    if (object.getValue("return") instanceof Number n) {
+      for (Probe p : probes) {
+        if (p.id == n.longValue()) {
+          probe = p;
+          break;
+        }
+      }
+    }
+    if (probe == null) {
+      observer.discarded(this, DiscardKind.STALE_REPLY);
+      dirty = true;
+      return;
+    }
+    // the agent answers in order: probes before this one will not be answered any more
+    while (probes.pollFirst() != probe) {
+      // dropped
+    }
+    Command c = inFlight;
+    if (c == null || probe.command != c) {
+      return;
+    }
+    if (phase == LinkPhase.AWAITING_EVIDENCE) {
+      cancelTimer(evidenceTimer);
+      evidenceTimer = -1;
+      setPhase(LinkPhase.IDLE);
+      // the probe was the resync the contract asks for after such a command
+      observer.resynced(this, ResyncReason.AFTER_NO_RESPONSE, driver.nanoTime() - c.writtenNanos);
+      finish(c, SENT);
+    } else if (phase == LinkPhase.AWAITING_REPLY) {
+      // the agent answered a sync written after the command, and not the command: it lost it
+      lastError = "the agent dropped " + c.command + " (it restarted or died holding it)";
+      log.warn("guest " + name() + ": " + lastError);
+      startSync(ResyncReason.TIMEOUT);
+      finish(c, Failures.of(Codes.NOT_CONNECTED, lastError));
+    }
+  }
+
+  private void onReply(JsonObject object) {
+    Command c = inFlight;
+    AgentReply reply = AgentReply.of(object);
+    if (c == null) {
+      observer.discarded(this, reply != null && reply.isError()
+          ? DiscardKind.STRAY_ERROR : DiscardKind.STALE_REPLY);
+      lastError = "unsolicited agent output";
+      startSync(ResyncReason.PROTOCOL_ERROR);
+      return;
+    }
+    if (reply == null) {
+      observer.discarded(this, DiscardKind.GARBAGE);
+      protocolError("reply is neither a return nor an error");
+      return;
+    }
+    if (matching == ReplyMatching.ID) {
+      Object id = object.getValue("id");
+      if (id == null && reply.isError()) {
+        // the agent could not read a request of ours as one object
+        parseError(c, reply.error());
+        return;
+      }
+      if (!(id instanceof Number n) || n.longValue() != c.id) {
+        // an earlier request's answer: not this one's; resync once this one is done
+        observer.discarded(this, DiscardKind.STALE_REPLY);
+        dirty = true;
+        return;
+      }
+    } else if (reply.isError() && reply.error().parseError()) {
+      parseError(c, reply.error());
+      return;
+    }
+    cancelTimers();
+    setPhase(LinkPhase.IDLE);
+    if (reply.isError()) {
+      finish(c, failure(reply.error()));
+    } else if (c.successResponse) {
+      finish(c, new JsonObject().put("return", reply.returnValue()));
+    } else {
+      // a return for a command that has none: carried out, but resync to be sure of the stream
+      startSync(ResyncReason.AFTER_NO_RESPONSE);
+      finish(c, SENT);
+    }
+  }
+
+  private void parseError(Command c, AgentError error) {
+    lastError = "the agent could not parse " + c.command + ": " + error.desc();
+    startSync(ResyncReason.PROTOCOL_ERROR);
+    finish(c, Failures.agent(Codes.AGENT_ERROR, error.errorClass(), error.desc()));
+  }
+
+  /** The contract's code for an agent error: frozen 423, unsupported or disabled 501, else 502. */
+  static GatewayFailure failure(AgentError error) {
+    int code = error.frozen() ? Codes.FROZEN
+        : error.unsupported() ? Codes.UNSUPPORTED : Codes.AGENT_ERROR;
+    return Failures.agent(code, error.errorClass(), error.desc());
+  }
+
+  private void protocolError(String detail) {
+    lastError = "protocol error: " + detail;
+    Command c = inFlight;
+    startSync(ResyncReason.PROTOCOL_ERROR);
+    if (c != null) {
+      finish(c, Failures.of(Codes.AGENT_ERROR, "ProtocolError: " + detail));
+    }
+  }
+
+  // ---- deadlines --------------------------------------------------------------------------------
 
   /**
    * Makes sure the deadline timer fires by {@code deadline}. Requests come with deadlines later
@@ -366,31 +604,31 @@ public final class GuestLink {
    * re-armed when it fires, instead of a timer set and cancelled for every command.
    */
   private void armDeadline(long deadline) {
-    if (deadlineTimer >= 0 && deadlineTimerAt <= deadline) {
+    if (deadlineTimer >= 0 && deadlineTimerAt - deadline <= 0) {
       return;
     }
     cancelTimer(deadlineTimer);
     deadlineTimerAt = deadline;
-    long delayMs = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime() + 999_999);
-    deadlineTimer = vertx.setTimer(Math.max(1, delayMs), id -> onDeadlineTimer());
+    long delayMs = (deadline - driver.nanoTime() + 999_999) / 1_000_000;
+    deadlineTimer = driver.setTimer(Math.max(1, delayMs), this::onDeadlineTimer);
   }
 
   /** Expires what is due, then re-arms for the earliest request still waiting. */
   private void onDeadlineTimer() {
     deadlineTimer = -1;
-    long now = System.nanoTime();
+    long now = driver.nanoTime();
     List<Pending> due = new ArrayList<>();
     for (Pending p : waiting()) {
-      if (p.deadline - now <= 0) {
+      if (p.deadline.endNanos() - now <= 0) {
         due.add(p);
       }
     }
     due.forEach(this::expire);
     List<Pending> left = waiting();
     if (!left.isEmpty()) {
-      long earliest = left.get(0).deadline;
+      long earliest = left.get(0).deadline.endNanos();
       for (Pending p : left) {
-        earliest = p.deadline - earliest < 0 ? p.deadline : earliest;
+        earliest = p.deadline.endNanos() - earliest < 0 ? p.deadline.endNanos() : earliest;
       }
       armDeadline(earliest);
     }
@@ -414,9 +652,11 @@ public final class GuestLink {
     if (p.promise.future().isComplete()) {
       return;
     }
-    long timeoutMs = p.timeoutMs;
-    if (p == inFlight) {
-      cancelTimer(graceTimer);
+    long timeoutMs = p.deadline.timeoutMs();
+    if (p == inFlight && phase == LinkPhase.AWAITING_EVIDENCE) {
+      startSync(ResyncReason.AFTER_NO_RESPONSE);
+      finish(p, SENT);
+    } else if (p == inFlight) {
       startSync(ResyncReason.TIMEOUT);
       finish(p, Failures.of(Codes.TIMEOUT, "no reply from the agent of " + name() + " within "
           + timeoutMs + " ms"));
@@ -427,8 +667,7 @@ public final class GuestLink {
     } else {
       queue.remove(p);
       queued = queue.size();
-      boolean connected = state == LinkState.READY;
-      p.promise.fail(connected
+      p.promise.fail(phase.ready()
           ? Failures.of(Codes.TIMEOUT, "still queued behind other commands of " + name()
               + " after " + timeoutMs + " ms")
           : Failures.of(Codes.NOT_CONNECTED, "the agent of " + name() + " is not connected ("
@@ -436,42 +675,7 @@ public final class GuestLink {
     }
   }
 
-  private void onReply(JsonObject object) {
-    Pending p = inFlight;
-    AgentReply reply = AgentReply.of(object);
-    if (p == null) {
-      observer.discarded(this, reply != null && reply.isError()
-          ? DiscardKind.STRAY_ERROR : DiscardKind.STALE_REPLY);
-      lastError = "unsolicited agent output";
-      startSync(ResyncReason.PROTOCOL_ERROR);
-      return;
-    }
-    if (reply == null) {
-      observer.discarded(this, DiscardKind.GARBAGE);
-      protocolError("reply is neither a return nor an error");
-      return;
-    }
-    cancelTimer(graceTimer);
-    if (reply.isError()) {
-      AgentError error = reply.error();
-      finish(p, Failures.of(error.code(), error.message()));
-    } else if (p.successResponse) {
-      finish(p, new JsonObject().put("return", reply.returnValue()));
-    } else {
-      startSync(ResyncReason.AFTER_NO_RESPONSE);
-      finish(p, new JsonObject().put("sent", true));
-    }
-  }
-
-  private void protocolError(String detail) {
-    lastError = "protocol error: " + detail;
-    Pending p = inFlight;
-    cancelTimer(graceTimer);
-    startSync(ResyncReason.PROTOCOL_ERROR);
-    if (p != null) {
-      finish(p, Failures.of(Codes.AGENT_ERROR, "ProtocolError: " + detail));
-    }
-  }
+  // ---- completion -------------------------------------------------------------------------------
 
   /**
    * Completes a request. Its handlers run right here and may queue (and so write) the next
@@ -486,7 +690,6 @@ public final class GuestLink {
     } else {
       p.promise.tryFail((Throwable) outcome);
     }
-    // callers that resync entered SYNCING first, so this writes only onto a stream in step
     pump();
   }
 
@@ -499,34 +702,74 @@ public final class GuestLink {
     queued = 0;
   }
 
-  private void setState(LinkState next) {
-    if (next != state) {
-      state = next;
+  private void setPhase(LinkPhase next) {
+    // a stopped link stays stopped
+    if (phase == LinkPhase.CLOSED) {
+      return;
+    }
+    phase = next;
+    if (next.state() != state) {
+      state = next.state();
       since = Instant.now();
     }
   }
 
+  /** The timers of one phase: sync, probe, evidence. Probes written stay expected. */
+  private void cancelTimers() {
+    cancelTimer(syncTimer);
+    cancelTimer(probeTimer);
+    cancelTimer(evidenceTimer);
+    syncTimer = -1;
+    probeTimer = -1;
+    evidenceTimer = -1;
+  }
+
   private void cancelTimer(long id) {
     if (id >= 0) {
-      vertx.cancelTimer(id);
+      driver.cancelTimer(id);
+    }
+  }
+
+  /** 63 bits: positive, so it survives any JSON number handling on either side; unguessable. */
+  private static long randomId() {
+    return ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE;
+  }
+
+  private final class WireEvents implements LinkDriver.WireListener {
+    @Override
+    public void bytes(LinkDriver.Wire w, Buffer chunk) {
+      if (w == wire) {
+        decoder.feed(chunk);
+      }
+    }
+
+    @Override
+    public void closed(LinkDriver.Wire w, String reason) {
+      onClosed(w, reason);
     }
   }
 
   private final class DecoderListener implements FrameDecoder.Listener {
     @Override
     public void onObject(JsonObject object, int size) {
-      switch (state) {
-        case SYNCING -> onSyncingObject(object);
-        case READY -> onReply(object);
-        default -> { /* connection is being replaced; nothing to match it to */ }
+      boolean delimited = delimiterSeen;
+      delimiterSeen = false;
+      if (phase == LinkPhase.SYNCING) {
+        onSyncingObject(object, delimited);
+      } else if (phase.ready()) {
+        if (delimited) {
+          onProbeAnswer(object);
+        } else {
+          onReply(object);
+        }
       }
     }
 
     @Override
     public void onDelimiter() {
-      if (state == LinkState.SYNCING) {
+      if (phase == LinkPhase.SYNCING || phase.ready() && !probes.isEmpty()) {
         delimiterSeen = true;
-      } else if (state == LinkState.READY) {
+      } else if (phase.ready()) {
         protocolError("unexpected 0xFF outside a sync");
       }
     }
@@ -535,39 +778,45 @@ public final class GuestLink {
     public void onError(FrameError error, String detail) {
       observer.discarded(GuestLink.this,
           error == FrameError.OVERSIZED ? DiscardKind.OVERSIZED : DiscardKind.GARBAGE);
-      if (state == LinkState.READY) {
+      if (phase.ready()) {
         protocolError(detail);
       }
     }
+  }
 
-    private void onSyncingObject(JsonObject object) {
-      boolean afterDelimiter = delimiterSeen;
-      delimiterSeen = false;
-      Object value = object.getValue("return");
-      if (afterDelimiter && value instanceof Number n && n.longValue() == syncId) {
-        onSynced();
-        return;
-      }
-      observer.discarded(GuestLink.this, object.containsKey("error")
-          ? DiscardKind.STRAY_ERROR
-          : object.containsKey("return") ? DiscardKind.STALE_REPLY : DiscardKind.GARBAGE);
+  /** A request waiting for the link: a command, or a sync asked for by a caller. */
+  private abstract static sealed class Pending permits Command, SyncRequest {
+    final Deadline deadline;
+    final Promise<JsonObject> promise = Promise.promise();
+
+    Pending(Deadline deadline) {
+      this.deadline = deadline;
     }
   }
 
-  private static final class Pending {
+  private static final class Command extends Pending {
     final String command;
-    final JsonObject arguments;
+    final Buffer frame;
     final boolean successResponse;
-    final boolean sync;
-    final Promise<JsonObject> promise = Promise.promise();
-    long timeoutMs;
-    long deadline;
+    // the id it was written with in ID mode
+    long id = -1;
+    long writtenNanos;
 
-    Pending(String command, JsonObject arguments, boolean successResponse, boolean sync) {
+    Command(String command, Buffer frame, boolean successResponse, Deadline deadline) {
+      super(deadline);
       this.command = command;
-      this.arguments = arguments;
+      this.frame = frame;
       this.successResponse = successResponse;
-      this.sync = sync;
     }
+  }
+
+  private static final class SyncRequest extends Pending {
+    SyncRequest(Deadline deadline) {
+      super(deadline);
+    }
+  }
+
+  /** A sync pipelined behind {@code command}. */
+  private record Probe(long id, Command command) {
   }
 }

@@ -16,6 +16,13 @@ public interface LinkEndpoint extends Handler<Message<JsonObject>> {
     return false;
   }
 
+  /**
+   * What the channel learned at a sync or refresh: the guest may be frozen by someone else, or
+   * thawed behind our back. Called on the channel's context.
+   */
+  default void refreshed(String freezeStatus) {
+  }
+
   /** Called before the link closes, e.g. to thaw a frozen guest. */
   default Future<Void> close() {
     return Future.succeededFuture();

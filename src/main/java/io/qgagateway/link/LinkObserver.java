@@ -3,20 +3,20 @@ package io.qgagateway.link;
 /** What a link reports about itself, for events and metrics. Called on the link's context. */
 public interface LinkObserver {
 
-  default void connected(GuestLink link) {
+  default void connected(AgentChannel link) {
   }
 
-  default void disconnected(GuestLink link, String reason) {
+  default void disconnected(AgentChannel link, String reason) {
   }
 
-  default void resynced(GuestLink link, ResyncReason reason, long nanos) {
+  default void resynced(AgentChannel link, ResyncReason reason, long nanos) {
   }
 
-  default void discarded(GuestLink link, DiscardKind kind) {
+  default void discarded(AgentChannel link, DiscardKind kind) {
   }
 
   /** Agent info was refreshed after a sync. */
-  default void infoUpdated(GuestLink link) {
+  default void infoUpdated(AgentChannel link) {
   }
 
   LinkObserver NONE = new LinkObserver() {
@@ -27,31 +27,31 @@ public interface LinkObserver {
     LinkObserver first = this;
     return new LinkObserver() {
       @Override
-      public void connected(GuestLink link) {
+      public void connected(AgentChannel link) {
         first.connected(link);
         next.connected(link);
       }
 
       @Override
-      public void disconnected(GuestLink link, String reason) {
+      public void disconnected(AgentChannel link, String reason) {
         first.disconnected(link, reason);
         next.disconnected(link, reason);
       }
 
       @Override
-      public void resynced(GuestLink link, ResyncReason reason, long nanos) {
+      public void resynced(AgentChannel link, ResyncReason reason, long nanos) {
         first.resynced(link, reason, nanos);
         next.resynced(link, reason, nanos);
       }
 
       @Override
-      public void discarded(GuestLink link, DiscardKind kind) {
+      public void discarded(AgentChannel link, DiscardKind kind) {
         first.discarded(link, kind);
         next.discarded(link, kind);
       }
 
       @Override
-      public void infoUpdated(GuestLink link) {
+      public void infoUpdated(AgentChannel link) {
         first.infoUpdated(link);
         next.infoUpdated(link);
       }

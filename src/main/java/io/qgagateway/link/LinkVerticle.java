@@ -8,33 +8,33 @@ import io.vertx.core.json.JsonObject;
 import java.util.function.Function;
 
 /**
- * The socket verticle of one guest: owns its {@link GuestLink} and serves the guest's internal
+ * The verticle of one guest: owns its {@link AgentChannel} and serves the guest's internal
  * address with the endpoint the factory makes for it. Everything of one guest runs on this
  * verticle's event loop, so the link needs no locks.
  */
 public final class LinkVerticle extends VerticleBase {
 
   private final GuestTarget target;
-  private final LinkOptions options;
+  private final ChannelFactory channels;
   private final LinkObserver observer;
   private final String address;
-  private final Function<GuestLink, LinkEndpoint> endpoints;
+  private final Function<AgentChannel, LinkEndpoint> endpoints;
 
-  private GuestLink link;
+  private AgentChannel link;
   private LinkEndpoint endpoint;
   private MessageConsumer<JsonObject> consumer;
 
-  public LinkVerticle(GuestTarget target, LinkOptions options, LinkObserver observer,
-                      String address, Function<GuestLink, LinkEndpoint> endpoints) {
+  public LinkVerticle(GuestTarget target, ChannelFactory channels, LinkObserver observer,
+                      String address, Function<AgentChannel, LinkEndpoint> endpoints) {
     this.target = target;
-    this.options = options;
+    this.channels = channels;
     this.observer = observer;
     this.address = address;
     this.endpoints = endpoints;
   }
 
   /** The link, once started. */
-  public GuestLink link() {
+  public AgentChannel link() {
     return link;
   }
 
@@ -48,8 +48,9 @@ public final class LinkVerticle extends VerticleBase {
 
   @Override
   public Future<?> start() {
-    link = new GuestLink(vertx, target, options, observer);
+    link = channels.create(vertx, target, observer);
     endpoint = endpoints.apply(link);
+    link.refreshListener(endpoint::refreshed);
     consumer = vertx.eventBus().consumer(address, endpoint);
     link.start();
     return consumer.completion();

@@ -6,7 +6,7 @@ import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
 import io.qgagateway.api.Outcome;
 import io.qgagateway.link.DiscardKind;
-import io.qgagateway.link.GuestLink;
+import io.qgagateway.link.AgentChannel;
 import io.qgagateway.link.LinkObserver;
 import io.qgagateway.link.ResyncReason;
 
@@ -93,17 +93,17 @@ public final class GatewayMetrics implements LinkObserver {
   }
 
   @Override
-  public void connected(GuestLink link) {
+  public void connected(AgentChannel link) {
     connects.increment();
   }
 
   @Override
-  public void disconnected(GuestLink link, String reason) {
+  public void disconnected(AgentChannel link, String reason) {
     disconnects.increment();
   }
 
   @Override
-  public void resynced(GuestLink link, ResyncReason reason, long nanos) {
+  public void resynced(AgentChannel link, ResyncReason reason, long nanos) {
     resyncCounter(reason, link.name()).increment();
     Timer.builder("qga.sync.duration")
         .description("time of one guest-sync-delimited exchange")
@@ -113,7 +113,7 @@ public final class GatewayMetrics implements LinkObserver {
   }
 
   @Override
-  public void discarded(GuestLink link, DiscardKind kind) {
+  public void discarded(AgentChannel link, DiscardKind kind) {
     discardCounter(kind, link.name()).increment();
   }
 

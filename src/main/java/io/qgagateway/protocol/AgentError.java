@@ -1,28 +1,31 @@
 package io.qgagateway.protocol;
 
-import io.qgagateway.api.Codes;
+import java.util.Locale;
 
-/** An error reply of the agent and the gateway code it maps to. */
+/** An error reply of the agent: its class and description, as the agent said them. */
 public record AgentError(String errorClass, String desc) {
 
-  /**
-   * CommandNotFound covers both unknown and disabled commands; frozen filesystems disable
-   * commands with a recognisable desc. Agents before 2.x said "disabled for this instance" with
-   * class GenericError.
-   */
-  public int code() {
-    if (desc.contains("frozen state")) {
-      return Codes.FROZEN;
-    }
-    if ("CommandNotFound".equals(errorClass) || "Unsupported".equals(errorClass)
-        || desc.contains("has been disabled for this instance")) {
-      return Codes.UNSUPPORTED;
-    }
-    return Codes.AGENT_ERROR;
+  /** Frozen filesystems disable commands with a recognisable desc. */
+  public boolean frozen() {
+    return desc.contains("frozen state");
   }
 
-  /** The contract's message form, {@code "<Class>: <desc>"}. */
-  public String message() {
-    return errorClass + ": " + desc;
+  /**
+   * CommandNotFound covers both unknown and disabled commands; agents before 2.x said "disabled
+   * for this instance" with class GenericError.
+   */
+  public boolean unsupported() {
+    return "CommandNotFound".equals(errorClass) || "Unsupported".equals(errorClass)
+        || desc.contains("has been disabled for this instance");
+  }
+
+  /**
+   * The agent could not read a request as one object: a lexer or parser error, or one of its
+   * input limits (token count, token size, nesting). It may have split the request and will
+   * answer the rest as more requests, so the link must resync.
+   */
+  public boolean parseError() {
+    String d = desc.toLowerCase(Locale.ROOT);
+    return d.contains("json") || d.contains("limit exceeded") || d.startsWith("qmp input");
   }
 }

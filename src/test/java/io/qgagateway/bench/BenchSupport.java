@@ -5,7 +5,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.qgagateway.Gateway;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.http.Health;
-import io.qgagateway.link.GuestLink;
+import io.qgagateway.link.AgentChannel;
 import io.qgagateway.link.LinkState;
 import io.qgagateway.link.LinkVerticle;
 import io.vertx.core.Vertx;
@@ -97,7 +97,7 @@ final class BenchSupport {
   static int inSync(Gateway gateway) {
     int n = 0;
     for (LinkVerticle v : gateway.fleet().local().all()) {
-      GuestLink link = v.link();
+      AgentChannel link = v.link();
       if (link != null && link.state() == LinkState.READY && link.agentInfo() != null) {
         n++;
       }
@@ -110,7 +110,7 @@ final class BenchSupport {
     java.util.Map<LinkState, Integer> byState = new java.util.EnumMap<>(LinkState.class);
     int info = 0;
     for (LinkVerticle v : gateway.fleet().local().all()) {
-      GuestLink link = v.link();
+      AgentChannel link = v.link();
       if (link != null) {
         byState.merge(link.state(), 1, Integer::sum);
         info += link.agentInfo() != null ? 1 : 0;

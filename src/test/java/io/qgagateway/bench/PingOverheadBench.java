@@ -2,7 +2,7 @@ package io.qgagateway.bench;
 
 import io.qgagateway.Gateway;
 import io.qgagateway.demo.HostAgent;
-import io.qgagateway.link.GuestLink;
+import io.qgagateway.link.AgentChannel;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -76,7 +76,7 @@ class PingOverheadBench {
         if (BenchSupport.awaitInSync(gateway, 1, 15_000) < 0) {
           throw new AssertionError("the host agent did not get in sync");
         }
-        GuestLink guestLink = gateway.fleet().local().get("host").link();
+        AgentChannel guestLink = gateway.fleet().local().get("host").link();
         link = sequential(guestLink.context(), warmup, iterations,
             () -> guestLink.execute("guest-ping", null, 5_000, true).mapEmpty());
         report.line("link (GuestLink.execute on its event loop): " + link.summary());

@@ -127,7 +127,8 @@ class PolicyTest {
 
   @Test
   void passthroughIsCheckedTwice() {
-    JsonObject exec = new JsonObject().put("execute", "guest-exec");
+    JsonObject exec = new JsonObject().put("execute", "guest-exec")
+        .put("arguments", new JsonObject().put("path", "/bin/true"));
     JsonObject ping = new JsonObject().put("execute", "guest-ping");
     assertEquals("policy forbids command for guest vm-1; allow it in policy.allow",
         Policy.defaults(catalog).check(request("command", ping.copy())).orElseThrow()

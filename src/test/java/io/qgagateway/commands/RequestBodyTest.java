@@ -130,7 +130,7 @@ class RequestBodyTest {
   @Test
   void passthrough() {
     RequestBody known = parse("command", new JsonObject("{\"guest\": \"vm-1\","
-        + " \"execute\": \"guest-shutdown\", \"arguments\": {\"anything\": 1}}"));
+        + " \"execute\": \"guest-shutdown\", \"arguments\": {\"mode\": \"halt\"}}"));
     assertEquals("command", known.spec().name());
     assertEquals("guest-shutdown", known.execute());
     assertEquals("guest-shutdown", known.target().name());
@@ -153,6 +153,19 @@ class RequestBodyTest {
     RequestBody freeze = parse("command", new JsonObject().put("guest", "vm-1")
         .put("execute", "guest-fsfreeze-freeze").put("autoThawMs", 1000));
     assertEquals(1000L, freeze.autoThawMs());
+  }
+
+  @Test
+  void passthroughArgumentsOfAKnownCommandAreCheckedAsOnItsOwnAddress() {
+    JsonObject body = new JsonObject().put("guest", "vm-1").put("execute", "guest-ping");
+    assertEquals("arguments.a: unknown argument of guest-ping",
+        rejected("command", body.copy().put("arguments", new JsonObject().put("a", 1))));
+    assertEquals("arguments.mode: expected one of \"halt\", \"powerdown\", \"reboot\", got \"sleep\"",
+        rejected("command", body.copy().put("execute", "guest-shutdown")
+            .put("arguments", new JsonObject().put("mode", "sleep"))));
+    // what the catalog does not know stays unchecked
+    assertEquals("guest-future", parse("command", body.copy().put("execute", "guest-future")
+        .put("arguments", new JsonObject().put("a", 1))).execute());
   }
 
   @Test

@@ -47,7 +47,7 @@ class LinkSoakTest {
   private static final long TIMEOUT_MS = 200;
   /** The contract: every request gets its reply within its timeout plus a small margin. */
   private static final long MARGIN_MS = 1000;
-  private static final LinkOptions OPTIONS = new LinkOptions(64 * 1024, 16, 150, 2, 20, 200, 100, 2000);
+  private static final LinkOptions OPTIONS = new LinkOptions(64 * 1024, 16, 150, 2, 20, 200, 100, 2000, 0);
   /** Chance of a fault per request; {@code -Dsoak.faultRate=0} measures the clean path. */
   private static final double FAULT_RATE = Double.parseDouble(System.getProperty("soak.faultRate", "0.02"));
   /** Percent of requests that are guest-shutdown (no success response). */

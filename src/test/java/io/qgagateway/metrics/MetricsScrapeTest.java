@@ -161,9 +161,10 @@ class MetricsScrapeTest {
     assertEquals(1, s.value("qga_resyncs_total", "reason", "timeout"));
     assertEquals(0, s.value("qga_resyncs_total", "reason", "protocol_error"));
     assertEquals(5, s.value("qga_sync_duration_seconds_count"));
-    // the late timezone reply, dropped while resyncing; every sync's 0xFF earns a stray error
+    // the late timezone reply, dropped while resyncing; every full sync's 0xFF earns a stray
+    // error (the sync pipelined behind the shutdown has no 0xFF)
     assertEquals(1, s.value("qga_discarded_total", "kind", "stale_reply"));
-    assertTrue(s.value("qga_discarded_total", "kind", "stray_error") >= 5);
+    assertTrue(s.value("qga_discarded_total", "kind", "stray_error") >= 4);
     assertEquals(0, s.value("qga_discarded_total", "kind", "garbage"));
     assertEquals(0, s.value("qga_discarded_total", "kind", "oversized"));
     assertEquals(2, s.value("qga_guests", "state", "ready"));

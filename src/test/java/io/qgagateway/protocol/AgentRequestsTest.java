@@ -32,7 +32,7 @@ class AgentRequestsTest {
 
   @Test
   void syncStartsWithTheDelimiterAndCarriesTheId() {
-    Buffer sync = AgentRequests.syncDelimited(42);
+    Buffer sync = AgentRequests.syncDelimited(42, false);
     assertEquals((byte) 0xFF, sync.getByte(0));
     assertEquals("{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":42}}\n",
         sync.getString(1, sync.length(), StandardCharsets.UTF_8.name()));

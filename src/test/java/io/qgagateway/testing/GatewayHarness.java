@@ -5,6 +5,7 @@ import io.qgagateway.Gateway;
 import io.qgagateway.api.Addresses;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.http.Health;
+import io.qgagateway.link.AgentChannel;
 import io.qgagateway.link.GuestLink;
 import io.qgagateway.link.LinkState;
 import io.qgagateway.link.LinkVerticle;
@@ -87,7 +88,7 @@ public final class GatewayHarness {
     return gateway;
   }
 
-  public GuestLink link(String guest) {
+  public AgentChannel link(String guest) {
     LinkVerticle v = gateway.fleet().local().get(guest);
     return v == null ? null : v.link();
   }
@@ -96,7 +97,7 @@ public final class GatewayHarness {
   public void awaitReady(String... guests) {
     for (String g : guests) {
       waitFor("guest " + g + " ready", () -> {
-        GuestLink l = link(g);
+        AgentChannel l = link(g);
         return l != null && l.state() == LinkState.READY && l.agentInfo() != null;
       });
     }

@@ -1,6 +1,7 @@
 package io.qgagateway.testing;
 
 import io.qgagateway.link.DiscardKind;
+import io.qgagateway.link.AgentChannel;
 import io.qgagateway.link.GuestLink;
 import io.qgagateway.link.GuestTarget;
 import io.qgagateway.link.LinkObserver;
@@ -33,7 +34,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 public final class LinkHarness implements LinkObserver {
 
   /** Short timings so faults resolve quickly in tests. */
-  public static final LinkOptions FAST = new LinkOptions(64 * 1024, 8, 300, 2, 50, 400, 150, 2000);
+  public static final LinkOptions FAST = new LinkOptions(64 * 1024, 8, 300, 2, 50, 400, 150, 2000, 0);
 
   public final GuestLink link;
   public final List<ResyncReason> resyncs = new CopyOnWriteArrayList<>();
@@ -76,7 +77,7 @@ public final class LinkHarness implements LinkObserver {
   }
 
   public Future<JsonObject> resync(long timeoutMs) {
-    return onContext(() -> link.resync(timeoutMs));
+    return onContext(() -> link.resync(io.qgagateway.api.Deadline.in(timeoutMs)));
   }
 
   /** {@code guest-sync} with {@code id}: a request whose correct reply only it can have. */
@@ -104,22 +105,22 @@ public final class LinkHarness implements LinkObserver {
   // ---- observer ----------------------------------------------------------------------------------
 
   @Override
-  public void connected(GuestLink l) {
+  public void connected(AgentChannel l) {
     connects.incrementAndGet();
   }
 
   @Override
-  public void resynced(GuestLink l, ResyncReason reason, long nanos) {
+  public void resynced(AgentChannel l, ResyncReason reason, long nanos) {
     resyncs.add(reason);
   }
 
   @Override
-  public void discarded(GuestLink l, DiscardKind kind) {
+  public void discarded(AgentChannel l, DiscardKind kind) {
     discards.computeIfAbsent(kind, k -> new AtomicInteger()).incrementAndGet();
   }
 
   @Override
-  public void infoUpdated(GuestLink l) {
+  public void infoUpdated(AgentChannel l) {
     infoUpdates.incrementAndGet();
   }
 

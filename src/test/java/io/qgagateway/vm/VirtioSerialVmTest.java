@@ -2,6 +2,7 @@ package io.qgagateway.vm;
 
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.qgagateway.link.AgentChannel;
 import io.qgagateway.link.GuestLink;
 import io.qgagateway.link.LinkState;
 import io.qgagateway.testing.GatewayHarness;
@@ -347,7 +348,7 @@ class VirtioSerialVmTest {
     Arrays.sort(blocking);
     long[] eventLoop = timed(vertx.getOrCreateContext(), n,
         () -> harness.request("ping", GatewayHarness.body(GUEST)));
-    GuestLink link = harness.link(GUEST);
+    AgentChannel link = harness.link(GUEST);
     long[] linkOnly = timed(link.context(), n,
         () -> link.execute("guest-ping", null, 5_000, true));
     System.out.printf("VirtioSerialVmTest: guest-ping through a TCG VM, %d sequential, "
@@ -400,7 +401,7 @@ class VirtioSerialVmTest {
     assertEquals(0, qemu.exitValue(), VirtioSerialVmTest::console);
     assertTrue(console().contains("reboot: Power down"), console());
     GatewayHarness.waitFor("link of " + GUEST + " disconnected", () -> {
-      GuestLink link = harness.link(GUEST);
+      AgentChannel link = harness.link(GUEST);
       return link.state() == LinkState.DISCONNECTED || link.state() == LinkState.CONNECTING;
     });
     GatewayHarness.waitFor("disconnected event", () ->

@@ -1,0 +1,87 @@
+package io.qgagateway.link;
+
+import io.qgagateway.api.Deadline;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.json.JsonObject;
+
+import java.time.Instant;
+
+/**
+ * One guest's way to its agent, whatever carries it: a socket the gateway owns ({@link
+ * GuestLink}) or a manager that owns the channel and lends it per call (libvirt). Everything
+ * above it (validation, policy, audit, freeze leases, operations, metrics, HTTP, bus, cluster) is
+ * the same for every backend.
+ *
+ * <p>Call every method but the getters on {@link #context()}.
+ */
+public interface AgentChannel {
+
+  GuestTarget target();
+
+  default String name() {
+    return target().name();
+  }
+
+  /** What {@code agent.guests} and {@code qga_guests} report; any thread. */
+  LinkState state();
+
+  /** When the channel entered its current state; any thread. */
+  Instant since();
+
+  /** The last connection or protocol problem, null while healthy; any thread. */
+  String lastError();
+
+  /** Commands waiting; any thread. */
+  int queued();
+
+  /** The context all of this guest's work runs on. */
+  Context context();
+
+  /**
+   * The agent's capabilities ({@code guest-info}'s return) as last learned while the guest was
+   * not frozen, or null before the first; any thread.
+   */
+  JsonObject agentInfo();
+
+  /**
+   * How replies are matched to requests: {@code "id"} when the agent echoes request ids,
+   * {@code "order"} when it does not (old agents), null before the first sync.
+   */
+  default String replyMatching() {
+    return null;
+  }
+
+  void start();
+
+  /** Fails what waits and closes the channel for good. */
+  Future<Void> stop();
+
+  /**
+   * Sends one command. Succeeds with {@code {"return": X}}, or {@code {"sent": true}} for a
+   * command without success response; fails with a {@link io.qgagateway.api.GatewayFailure}.
+   * Completes exactly once, by {@code deadline}.
+   */
+  Future<JsonObject> execute(String command, JsonObject arguments, Deadline deadline,
+                             boolean successResponse);
+
+  default Future<JsonObject> execute(String command, JsonObject arguments, long timeoutMs,
+                                     boolean successResponse) {
+    return execute(command, arguments, Deadline.in(timeoutMs), successResponse);
+  }
+
+  /** Re-establishes step with the agent now; succeeds with {@code {"return": {"rttMicros"}}}. */
+  Future<JsonObject> resync(Deadline deadline);
+
+  /** Learns the agent's capabilities and freeze state again, e.g. after a thaw. */
+  void refresh();
+
+  /** Who hears of refreshes: the guest's endpoint, to track freezes it did not start. */
+  void refreshListener(RefreshListener listener);
+
+  /** What a refresh after a sync or a thaw learned. */
+  interface RefreshListener {
+    /** @param freezeStatus {@code "frozen"}, {@code "thawed"}, or null when unknown */
+    void refreshed(String freezeStatus);
+  }
+}
