@@ -20,6 +20,10 @@ import io.qgagateway.fleet.NodeIdentity;
 import io.qgagateway.http.BridgeVerticle;
 import io.qgagateway.http.Health;
 import io.qgagateway.http.HttpApiVerticle;
+import io.qgagateway.libvirt.Hypervisor;
+import io.qgagateway.libvirt.JnaHypervisor;
+import io.qgagateway.libvirt.LibvirtHost;
+import io.qgagateway.libvirt.LibvirtPresence;
 import io.qgagateway.link.GuestTarget;
 import io.qgagateway.metrics.GatewayMetrics;
 import io.qgagateway.metrics.MetricsVerticle;
@@ -57,13 +61,18 @@ public final class Gateway {
   private final GatewayMetrics metrics;
   private final PrometheusMeterRegistry prometheus;
   private final List<String> deployments = new ArrayList<>();
+  private final LibvirtPresence.Decision libvirt;
   private GatewayConfig config;
+  private LibvirtHost libvirtHost;
+  private Hypervisor hypervisor;
   private GuestManager guests;
   private HttpApiVerticle http;
   private DemoGuests demo;
 
-  private Gateway(Vertx vertx, GatewayConfig config, MeterRegistry registry, Health health) {
+  private Gateway(Vertx vertx, GatewayConfig config, MeterRegistry registry, Health health,
+                  LibvirtPresence.Decision libvirt) {
     this.vertx = vertx;
+    this.libvirt = libvirt;
     this.config = config;
     this.health = health;
     String id = vertx.isClustered()
@@ -101,11 +110,33 @@ public final class Gateway {
                                       Health health) {
     Gateway gateway;
     try {
-      gateway = new Gateway(vertx, config, registry, health);
+      gateway = new Gateway(vertx, config, registry, health, LibvirtPresence.decide(config));
     } catch (RuntimeException e) {
       return Future.failedFuture(e);
     }
     return gateway.deploy().map(gateway);
+  }
+
+  /**
+   * Starts with the libvirt backend on the given hypervisor (tests: a fake), whatever this
+   * machine has.
+   */
+  public static Future<Gateway> start(Vertx vertx, GatewayConfig config, MeterRegistry registry,
+                                      Health health, Hypervisor hypervisor) {
+    Gateway gateway;
+    try {
+      gateway = new Gateway(vertx, config, registry, health, new LibvirtPresence.Decision(
+          hypervisor.uri(), null, null, true));
+      gateway.hypervisor = hypervisor;
+    } catch (RuntimeException e) {
+      return Future.failedFuture(e);
+    }
+    return gateway.deploy().map(gateway);
+  }
+
+  /** The backends in use, for the start-up line: {@code socket} and/or {@code libvirt URI}. */
+  public String backends() {
+    return libvirt.useLibvirt() ? "socket, libvirt " + libvirt.uri() : "socket";
   }
 
   public NodeIdentity node() {
@@ -132,9 +163,14 @@ public final class Gateway {
       // another gateway on this Vert.x instance (tests) registered it
     }
     GuestEvents events = new GuestEvents(vertx, node);
+    if (libvirt.useLibvirt()) {
+      libvirtHost = new LibvirtHost(hypervisor != null ? hypervisor
+          : new JnaHypervisor(libvirt.uri()), config.libvirt(), libvirtListener());
+    }
+    LibvirtHost host = libvirtHost;
     guests = new GuestManager(view, events.andThen(metrics), link -> new GuestEndpoint(vertx,
         link, rules, events, metrics, config.autoThawMs(), config.thawForeign(),
-        config.fileMaxBytes()));
+        config.fileMaxBytes()), host == null ? null : host::channels);
     Future<List<GuestTarget>> demoTargets = DemoGuests.start(vertx, config.demo())
         .map(d -> {
           demo = d;
@@ -143,6 +179,8 @@ public final class Gateway {
     return demoTargets
         .compose(extra -> deploy(new MetricsVerticle(metrics.registry(), view.local()))
             .compose(v -> deploy(new FleetVerticle(view, ANNOUNCE_MS)))
+            // before the guests, so it stops after them: frozen guests are thawed through it
+            .compose(v -> host == null ? Future.succeededFuture() : deploy(host))
             .compose(v -> deploy(guests))
             .compose(v -> guests.update(config, extra)))
         .compose(v -> deploy(() -> new CommandVerticle(rules, view, metrics, config.drainMs()),
@@ -160,14 +198,39 @@ public final class Gateway {
         .onSuccess(v -> health.configLoaded());
   }
 
+  /** Where the libvirt host's domains go: the guest manager and the list of stopped ones. */
+  private LibvirtHost.Listener libvirtListener() {
+    return new LibvirtHost.Listener() {
+      @Override
+      public void targets(List<GuestTarget> targets) {
+        guests.libvirtTargets(targets);
+      }
+
+      @Override
+      public void stopped(LibvirtHost.Stopped stopped) {
+        view.local().putStopped(stopped.name(), LibvirtHost.describe(stopped, libvirt.uri()));
+      }
+
+      @Override
+      public void forgotten(String name) {
+        view.local().removeStopped(name);
+      }
+    };
+  }
+
   /** Applies an edited configuration: guests, policy and timeouts now, the rest on restart. */
   public void reconfigure(GatewayConfig next) {
+    if (libvirt.libvirtHost()) {
+      // never open a socket libvirt owns, whatever the edit says
+      LibvirtPresence.refuseOwnedSockets(next, libvirt);
+    }
     CommandRules checked = rules(next);
     rules.replace(checked.catalog(), checked.policy());
     if (!next.http().equals(config.http()) || !next.bridge().equals(config.bridge())
         || !next.cluster().equals(config.cluster()) || !next.demo().equals(config.demo())
-        || !next.vertx().equals(config.vertx())) {
-      log.warn("http, bridge, cluster, demo and vertx changes take effect at the next restart");
+        || !next.vertx().equals(config.vertx()) || !next.libvirt().equals(config.libvirt())) {
+      log.warn("http, bridge, cluster, demo, vertx and libvirt changes take effect at the next "
+          + "restart");
     }
     GatewayConfig applied = next;
     config = next;

@@ -132,7 +132,7 @@ public final class Main {
         + gateway.httpPort() : "") + (config.bridge().enabled() ? ", bridge on "
         + config.bridge().host() + ":" + config.bridge().port() : "")
         + (clustered ? ", clustered" : "") + ", " + (transport.available() ? transport.name()
-        : "nio") + " transport");
+        : "nio") + " transport, backends: " + gateway.backends());
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       log.info("stopping: draining requests, thawing frozen guests, closing sockets");
       watcher.close();

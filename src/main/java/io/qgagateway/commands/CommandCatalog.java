@@ -134,6 +134,8 @@ public final class CommandCatalog {
       // mutating and timeout here apply to an execute the catalog does not know
       operation("command", Kind.PASSTHROUGH).mutating().restricted().timeout(ofSeconds(30)),
       operation("sync", Kind.GATEWAY),
+      // libvirt's PM wake-up of a suspended guest; 501 where the gateway has no hypervisor view
+      operation("wakeup", Kind.GATEWAY).mutating().timeout(ofSeconds(30)),
       operation("guests", Kind.CLUSTER));
 
   private static final CommandCatalog STANDARD =

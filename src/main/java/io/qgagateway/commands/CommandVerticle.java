@@ -106,8 +106,11 @@ public final class CommandVerticle extends VerticleBase {
     LinkVerticle local = view.local().get(request.guest());
     Optional<String> node = local != null ? Optional.empty() : view.route(request.guest());
     if (local == null && node.isEmpty()) {
-      finish(message, own, spec, null, start, Failures.fail(Codes.UNKNOWN_GUEST,
-          "no guest " + request.guest() + " in the cluster"));
+      // a libvirt domain of this host that shut off lately: say so, not "no such guest"
+      JsonObject stopped = view.local().stopped(request.guest());
+      finish(message, own, spec, null, start, stopped != null
+          ? Failures.fail(Codes.NOT_CONNECTED, stopped.getString("lastError"))
+          : Failures.fail(Codes.UNKNOWN_GUEST, "no guest " + request.guest() + " in the cluster"));
       return;
     }
     String caller = message.headers().get(GuestEndpoint.CALLER_HEADER);

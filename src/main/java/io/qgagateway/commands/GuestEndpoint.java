@@ -128,6 +128,7 @@ public final class GuestEndpoint implements LinkEndpoint {
     if (spec.kind() == CommandSpec.Kind.GATEWAY) {
       return switch (spec.name()) {
         case "sync" -> link.resync(request.deadline());
+        case "wakeup" -> link.wakeup(request.deadline());
         case "run" -> run.run(request.arguments(), request.deadline());
         case "file-get" -> files.get(request.arguments(), request.deadline());
         case "file-put" -> files.put(request.arguments(), request.deadline());

@@ -1,5 +1,6 @@
 package io.qgagateway.config;
 
+import io.qgagateway.libvirt.LibvirtOptions;
 import io.qgagateway.link.GuestTarget;
 import io.qgagateway.link.LinkOptions;
 import io.vertx.core.VertxBuilder;
@@ -37,7 +38,8 @@ public record GatewayConfig(
     boolean jsonLogging,
     Demo demo,
     long drainMs,
-    VertxSettings vertx) {
+    VertxSettings vertx,
+    LibvirtOptions libvirt) {
 
   /** A directory scanned for agent sockets; {@code pattern} names the guest with group "name". */
   public record Discovery(String directory, Pattern pattern, long scanIntervalMs) {
@@ -206,10 +208,41 @@ public record GatewayConfig(
         v.integer("eventLoops", 0, 0, 1024));
     v.finish();
 
+    LibvirtOptions libvirt = libvirtOptions(root.section("libvirt"));
+
     root.finish();
     return new GatewayConfig(nodeName, List.copyOf(guests), List.copyOf(discovery), http, bridge,
         cluster, policy, timeouts, autoThawMs, thawForeign, fileMaxBytes, link, metrics, jsonLogging, demo,
-        drainMs, vertxSettings);
+        drainMs, vertxSettings, libvirt);
+  }
+
+  private static LibvirtOptions libvirtOptions(Section s) {
+    LibvirtOptions d = LibvirtOptions.DEFAULTS;
+    Object raw = s.value("enabled");
+    LibvirtOptions.Mode mode;
+    if (raw == null) {
+      mode = d.enabled();
+    } else if (raw instanceof Boolean b) {
+      mode = b ? LibvirtOptions.Mode.TRUE : LibvirtOptions.Mode.FALSE;
+    } else if (raw instanceof String text) {
+      try {
+        mode = LibvirtOptions.Mode.parse(text);
+      } catch (IllegalArgumentException e) {
+        throw new ConfigException(s.key("enabled") + ": " + e.getMessage());
+      }
+    } else {
+      throw new ConfigException(s.key("enabled") + ": expected auto, true or false");
+    }
+    String uri = s.string("uri", d.uri());
+    if (uri.isBlank()) {
+      throw new ConfigException(s.key("uri") + ": must not be empty");
+    }
+    LibvirtOptions options = new LibvirtOptions(mode, uri,
+        s.integer("workers", d.workers(), 1, 1024),
+        s.number("stateWaitMs", d.stateWaitMs(), 0, DAY_MS),
+        s.number("keepStoppedMs", d.keepStoppedMs(), 0, DAY_MS));
+    s.finish();
+    return options;
   }
 
   private static GuestTarget guest(Section g) {

@@ -123,6 +123,11 @@ final class Section {
     return (int) number(key, fallback, min, max);
   }
 
+  /** The value as it is (null when absent), for keys that take more than one type. */
+  Object value(String key) {
+    return take(key);
+  }
+
   /** The raw object, for parts another class validates (it reports paths from {@link #key}). */
   JsonObject raw(String key) {
     Object value = take(key);

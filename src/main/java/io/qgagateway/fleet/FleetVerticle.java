@@ -104,6 +104,12 @@ public final class FleetVerticle extends VerticleBase {
         out.add(LocalGuests.describe(v, view.self()));
       }
     }
+    for (JsonObject s : view.local().allStopped()) {
+      String name = s.getString("name");
+      if ((only == null || only.equals(name)) && !view.local().contains(name)) {
+        out.add(s.copy().put("node", view.self().id()).put("nodeName", view.self().name()));
+      }
+    }
     return out;
   }
 

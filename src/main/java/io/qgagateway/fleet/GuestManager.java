@@ -35,8 +35,11 @@ public final class GuestManager extends VerticleBase {
   private final FleetView view;
   private final LinkObserver observer;
   private final Function<AgentChannel, LinkEndpoint> endpoints;
+  private final Function<LinkOptions, ChannelFactory> libvirtChannels;
 
   private LinkOptions linkOptions;
+  // the running domains of the libvirt host, as libvirt's events keep them
+  private volatile List<GuestTarget> libvirtTargets = List.of();
   private List<GuestTarget> fixed = List.of();
   private final Map<String, List<GuestTarget>> discovered = new HashMap<>();
   private final List<Long> scanTimers = new ArrayList<>();
@@ -46,9 +49,30 @@ public final class GuestManager extends VerticleBase {
 
   public GuestManager(FleetView view, LinkObserver observer,
                       Function<AgentChannel, LinkEndpoint> endpoints) {
+    this(view, observer, endpoints, null);
+  }
+
+  /** @param libvirtChannels the channels of libvirt's domains, or null without libvirt */
+  public GuestManager(FleetView view, LinkObserver observer,
+                      Function<AgentChannel, LinkEndpoint> endpoints,
+                      Function<LinkOptions, ChannelFactory> libvirtChannels) {
     this.view = view;
     this.observer = observer;
     this.endpoints = endpoints;
+    this.libvirtChannels = libvirtChannels;
+  }
+
+  /** The libvirt host's guests now; any thread, also before this verticle is deployed. */
+  public void libvirtTargets(List<GuestTarget> targets) {
+    libvirtTargets = List.copyOf(targets);
+    var ctx = context;
+    if (ctx != null) {
+      ctx.runOnContext(v -> {
+        if (linkOptions != null) {
+          reconcile(false);
+        }
+      });
+    }
   }
 
   /**
@@ -101,7 +125,10 @@ public final class GuestManager extends VerticleBase {
     for (GuestTarget t : fixed) {
       desired.putIfAbsent(t.name(), t);
     }
-    for (List<GuestTarget> list : discovered.values()) {
+    List<List<GuestTarget>> found = new ArrayList<>();
+    found.add(libvirtTargets);
+    found.addAll(discovered.values());
+    for (List<GuestTarget> list : found) {
       for (GuestTarget t : list) {
         GuestTarget previous = desired.putIfAbsent(t.name(), t);
         if (previous != null && !previous.equals(t)) {
@@ -143,7 +170,9 @@ public final class GuestManager extends VerticleBase {
   }
 
   private Future<?> deploy(GuestTarget target) {
-    LinkVerticle verticle = new LinkVerticle(target, ChannelFactory.socket(linkOptions), observer,
+    ChannelFactory channels = target.transport() == GuestTarget.Transport.LIBVIRT
+        ? libvirtChannels.apply(linkOptions) : ChannelFactory.socket(linkOptions);
+    LinkVerticle verticle = new LinkVerticle(target, channels, observer,
         Addresses.link(view.self().id(), target.name()), endpoints);
     deployedTargets.put(target.name(), target);
     deployments.put(target.name(), "");

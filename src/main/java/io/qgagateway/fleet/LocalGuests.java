@@ -13,6 +13,8 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class LocalGuests {
 
   private final Map<String, LinkVerticle> links = new ConcurrentHashMap<>();
+  // libvirt domains that shut off lately: listed, and answered 503 with the reason, not 404
+  private final Map<String, JsonObject> stopped = new ConcurrentHashMap<>();
 
   public void put(String name, LinkVerticle verticle) {
     links.put(name, verticle);
@@ -38,6 +40,24 @@ public final class LocalGuests {
     return links.size();
   }
 
+  /** A guest that stopped: {@code entry} is its {@code agent.guests} entry without the node. */
+  public void putStopped(String name, JsonObject entry) {
+    stopped.put(name, entry.copy().put("name", name));
+  }
+
+  public void removeStopped(String name) {
+    stopped.remove(name);
+  }
+
+  /** The entry of a guest that stopped lately, or null. */
+  public JsonObject stopped(String name) {
+    return stopped.get(name);
+  }
+
+  public Collection<JsonObject> allStopped() {
+    return stopped.values();
+  }
+
   /** One entry of {@code agent.guests} (API.md section 3). */
   public static JsonObject describe(LinkVerticle verticle, NodeIdentity node) {
     AgentChannel link = verticle.link();
@@ -54,7 +74,7 @@ public final class LocalGuests {
       }
       agent = new JsonObject().put("version", info.getValue("version")).put("commands", commands);
     }
-    return new JsonObject()
+    JsonObject out = new JsonObject()
         .put("name", link.name())
         .put("node", node.id())
         .put("nodeName", node.name())
@@ -66,5 +86,10 @@ public final class LocalGuests {
         .put("frozen", verticle.endpoint().frozen())
         .put("queued", link.queued())
         .put("lastError", link.lastError());
+    JsonObject domain = link.hypervisor();
+    if (domain != null) {
+      out.put("domain", domain);
+    }
+    return out;
   }
 }

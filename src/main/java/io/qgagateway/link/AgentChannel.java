@@ -1,6 +1,8 @@
 package io.qgagateway.link;
 
+import io.qgagateway.api.Codes;
 import io.qgagateway.api.Deadline;
+import io.qgagateway.api.Failures;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.json.JsonObject;
@@ -72,6 +74,23 @@ public interface AgentChannel {
 
   /** Re-establishes step with the agent now; succeeds with {@code {"return": {"rttMicros"}}}. */
   Future<JsonObject> resync(Deadline deadline);
+
+  /**
+   * Wakes a suspended guest (S3) and resyncs before the next command. Only a backend with the
+   * hypervisor's view can: the others fail 501.
+   */
+  default Future<JsonObject> wakeup(Deadline deadline) {
+    return Failures.fail(Codes.UNSUPPORTED, "agent.wakeup needs the hypervisor: guest " + name()
+        + " is reached over a " + target().transport().label() + " socket, which cannot wake it");
+  }
+
+  /**
+   * What the hypervisor says of the guest ({@code state}, {@code reason}, {@code agent}) for
+   * {@code agent.guests}, or null where the backend has no such view; any thread.
+   */
+  default JsonObject hypervisor() {
+    return null;
+  }
 
   /** Learns the agent's capabilities and freeze state again, e.g. after a thaw. */
   void refresh();

@@ -5,14 +5,24 @@ import io.vertx.core.net.SocketAddress;
 import java.util.Objects;
 import java.util.regex.Pattern;
 
-/** A guest and where its agent's chardev is: a Unix socket path or a TCP host:port. */
+/**
+ * A guest and where its agent is: a Unix socket path or a TCP host:port the gateway connects to
+ * itself, or a libvirt domain ({@code URI#UUID}) whose agent channel libvirt owns and lends per
+ * call.
+ */
 public record GuestTarget(String name, Transport transport, String address) {
 
   public enum Transport {
-    UNIX, TCP;
+    UNIX("unix"), TCP("tcp"), LIBVIRT("libvirt");
+
+    private final String label;
+
+    Transport(String label) {
+      this.label = label;
+    }
 
     public String label() {
-      return this == UNIX ? "unix" : "tcp";
+      return label;
     }
   }
 
@@ -55,7 +65,21 @@ public record GuestTarget(String name, Transport transport, String address) {
     return new GuestTarget(name, Transport.TCP, hostPort);
   }
 
+  /** A libvirt domain: {@code address} is {@code URI#UUID}, e.g. {@code qemu:///system#5c1e...}. */
+  public static GuestTarget libvirt(String name, String uri, String uuid) {
+    return new GuestTarget(name, Transport.LIBVIRT, uri + "#" + uuid);
+  }
+
+  /** The domain's UUID of a {@link Transport#LIBVIRT} target. */
+  public String domainUuid() {
+    int hash = address.lastIndexOf('#');
+    return hash < 0 ? address : address.substring(hash + 1);
+  }
+
   public SocketAddress socketAddress() {
+    if (transport == Transport.LIBVIRT) {
+      throw new IllegalStateException("guest " + name + " is reached through libvirt, not a socket");
+    }
     if (transport == Transport.UNIX) {
       return SocketAddress.domainSocketAddress(address);
     }

@@ -34,7 +34,7 @@ class CommandCatalogTest {
       "guest-network-get-route", "guest-get-load");
 
   private static final List<String> OPERATIONS =
-      List.of("run", "file-get", "file-put", "command", "sync", "guests");
+      List.of("run", "file-get", "file-put", "command", "sync", "wakeup", "guests");
 
   private CommandSpec spec(String name) {
     return catalog.byName(name).orElseThrow();
