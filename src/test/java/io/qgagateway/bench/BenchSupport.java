@@ -65,7 +65,8 @@ final class BenchSupport {
         .put("node", new JsonObject().put("name", "bench"))
         .put("guests", guests == null ? new JsonArray() : guests)
         .put("http", new JsonObject().put("enabled", false))
-        .put("shutdown", new JsonObject().put("drainMs", 1000));
+        .put("shutdown", new JsonObject().put("drainMs", 1000))
+        .put("libvirt", new JsonObject().put("enabled", false));
   }
 
   static JsonObject discovery(Path dir) {

@@ -54,6 +54,7 @@ class CatalogCoverageTest {
         .put("guests", new JsonArray().add(new JsonObject().put("name", "sim")
             .put("socket", socket)))
         .put("http", new JsonObject().put("enabled", false))
+        .put("libvirt", new JsonObject().put("enabled", false))
         .put("policy", new JsonObject().put("allow", new JsonArray().add("guest-*")
             .add("run").add("file-get").add("file-put").add("command")));
     gateway = await(Gateway.start(vertx, GatewayConfig.parse(config), new SimpleMeterRegistry(),

@@ -96,7 +96,8 @@ final class RealAgentFixture implements AutoCloseable {
         .put("node", new JsonObject().put("name", "e2e"))
         .put("guests", guests)
         .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
-        .put("shutdown", new JsonObject().put("drainMs", 1000));
+        .put("shutdown", new JsonObject().put("drainMs", 1000))
+        .put("libvirt", new JsonObject().put("enabled", false));
   }
 
   static Gateway startGateway(Vertx vertx, JsonObject config) throws Exception {

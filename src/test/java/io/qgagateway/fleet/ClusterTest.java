@@ -260,6 +260,7 @@ class ClusterTest {
         .put("node", new JsonObject().put("name", name))
         .put("guests", targets)
         .put("discovery", new JsonArray())
+        .put("libvirt", new JsonObject().put("enabled", false))
         .put("http", new JsonObject().put("enabled", false))
         .put("demo", new JsonObject().put("simulated", 0).put("hostAgent", false))
         .put("shutdown", new JsonObject().put("drainMs", 1000))

@@ -5,6 +5,7 @@ import io.qgagateway.Gateway;
 import io.qgagateway.api.Addresses;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.http.Health;
+import io.qgagateway.libvirt.Hypervisor;
 import io.qgagateway.link.AgentChannel;
 import io.qgagateway.link.GuestLink;
 import io.qgagateway.link.LinkState;
@@ -80,11 +81,20 @@ public final class GatewayHarness {
         .put("node", new JsonObject().put("name", "test-node"))
         .put("guests", list)
         .put("http", new JsonObject().put("enabled", false))
-        .put("shutdown", new JsonObject().put("drainMs", 1000));
+        .put("shutdown", new JsonObject().put("drainMs", 1000))
+        // a libvirtd on the test machine must not add its domains to unit tests
+        .put("libvirt", new JsonObject().put("enabled", false));
   }
 
   public Gateway start(JsonObject config, MeterRegistry registry) {
     gateway = await(Gateway.start(vertx, GatewayConfig.parse(config), registry, new Health(false)));
+    return gateway;
+  }
+
+  /** A gateway whose libvirt backend talks to {@code hypervisor} (a fake, in unit tests). */
+  public Gateway start(JsonObject config, MeterRegistry registry, Hypervisor hypervisor) {
+    gateway = await(Gateway.start(vertx, GatewayConfig.parse(config), registry, new Health(false),
+        hypervisor));
     return gateway;
   }
 
