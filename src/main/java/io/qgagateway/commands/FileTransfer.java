@@ -119,7 +119,7 @@ final class FileTransfer {
     if (deadline.passed()) {
       return Future.failedFuture(deadline.expired("writing"));
     }
-    int length = Math.min(CHUNK_BYTES, content.length - offset);
+    int length = Math.min(Math.min(CHUNK_BYTES, link.maxWriteBytes()), content.length - offset);
     String b64 = Base64.getEncoder().encodeToString(
         Arrays.copyOfRange(content, offset, offset + length));
     return link.execute("guest-file-write", new JsonObject().put("handle", handle)

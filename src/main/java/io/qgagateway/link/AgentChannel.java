@@ -54,6 +54,14 @@ public interface AgentChannel {
     return null;
   }
 
+  /**
+   * The most bytes one {@code guest-file-write} should carry on this channel; {@code agent.file-put}
+   * writes in chunks of at most this.
+   */
+  default int maxWriteBytes() {
+    return Integer.MAX_VALUE;
+  }
+
   void start();
 
   /** Fails what waits and closes the channel for good. */

@@ -1,0 +1,439 @@
+package io.qgagateway.libvirt;
+
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.qgagateway.Gateway;
+import io.qgagateway.api.Addresses;
+import io.qgagateway.config.GatewayConfig;
+import io.qgagateway.http.Health;
+import io.qgagateway.testing.TestVertx;
+import io.vertx.core.Vertx;
+import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.MessageConsumer;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * The libvirt tier: a real libvirtd, a TCG domain booting the test guest of
+ * .ci/vm/build-guest.sh with a guest-agent channel, and the gateway serving it through libvirt,
+ * checked through its HTTP API and event bus, with {@code virsh qemu-agent-command} answering
+ * beside it before and after an agent restart and a reboot. Run by .ci/libvirt/tier, which
+ * installs libvirt, starts the daemons and builds the guest ({@code -Dqga.libvirt.guest=DIR}).
+ */
+@Tag("libvirt")
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class LibvirtTierTest {
+
+  static final String NAME = "qga-tier-" + ProcessHandle.current().pid();
+  static final Duration BOOT = Duration.ofSeconds(60);
+
+  static Vertx vertx;
+  static Gateway gateway;
+  static Path work;
+  static HttpClient http;
+  static int port;
+  static final List<JsonObject> events = new CopyOnWriteArrayList<>();
+  static MessageConsumer<JsonObject> eventConsumer;
+
+  @BeforeAll
+  static void startDomainAndGateway() throws Exception {
+    String guest = System.getProperty("qga.libvirt.guest");
+    if (guest == null || !Files.exists(Path.of(guest, "vmlinuz"))) {
+      fail("-Dqga.libvirt.guest=DIR must name the build of .ci/vm/build-guest.sh; "
+          + "run .ci/libvirt/tier");
+    }
+    Path template = Path.of(System.getProperty("basedir", ".")).resolve(
+        ".ci/libvirt/domain.xml.in");
+    work = Files.createTempDirectory("qga-libvirt-tier");
+    Path xml = work.resolve("domain.xml");
+    Files.writeString(xml, Files.readString(template).replace("@NAME@", NAME)
+        .replace("@GUEST@", Path.of(guest).toAbsolutePath().toString())
+        .replace("@LOG@", work.resolve("console.log").toString()));
+    virsh("define", xml.toString());
+    virsh("start", NAME);
+
+    vertx = TestVertx.create();
+    eventConsumer = vertx.eventBus().consumer(Addresses.EVENTS, m -> {
+      if (NAME.equals(m.body().getString("guest"))) {
+        events.add(m.body().copy().put("at", System.nanoTime()));
+      }
+    });
+    eventConsumer.completion().await(10, TimeUnit.SECONDS);
+    JsonObject config = new JsonObject()
+        .put("node", new JsonObject().put("name", "libvirt-tier"))
+        .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
+        .put("libvirt", new JsonObject().put("enabled", true).put("uri", "qemu:///system")
+            .put("stateWaitMs", 15_000).put("keepStoppedMs", 60_000))
+        .put("policy", new JsonObject().put("allow", new JsonArray().add("run")
+            .add("file-get").add("file-put").add("guest-exec").add("guest-exec-status")))
+        .put("shutdown", new JsonObject().put("drainMs", 1000));
+    gateway = Gateway.start(vertx, GatewayConfig.parse(config),
+        new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), new Health(false))
+        .await(60, TimeUnit.SECONDS);
+    port = gateway.httpPort();
+    http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    awaitReady(BOOT);
+  }
+
+  @AfterAll
+  static void stopAll() throws Exception {
+    try {
+      if (gateway != null) {
+        gateway.stop().await(30, TimeUnit.SECONDS);
+      }
+      if (vertx != null) {
+        vertx.close().await(30, TimeUnit.SECONDS);
+      }
+    } finally {
+      virshQuiet("destroy", NAME);
+      virshQuiet("undefine", NAME);
+    }
+  }
+
+  // ---- the tests, in order: the last ones stop and restart the guest --------------------------
+
+  @Test
+  @Order(1)
+  void readCommandsAnswerThroughHttpAndTheEventBus() throws Exception {
+    assertEquals(new JsonObject(), post("ping", "{}").getJsonObject("return"));
+    JsonObject info = post("info", "{}").getJsonObject("return");
+    assertTrue(info.getString("version").length() > 0, info.encode());
+    assertEquals("qga-test", post("get-osinfo", "{}").getJsonObject("return").getString("id"));
+    assertTrue(post("get-vcpus", "{}").getJsonArray("return").size() >= 1);
+    assertInstanceOf(JsonArray.class, post("network-get-interfaces", "{}").getValue("return"));
+    assertInstanceOf(Number.class, post("get-time", "{}").getValue("return"));
+    JsonObject viaBus = bus("get-host-name", new JsonObject());
+    assertTrue(viaBus.getJsonObject("return").containsKey("host-name"), viaBus.encode());
+    JsonObject listed = getJson("/v1/guests/" + NAME).getJsonArray("guests").getJsonObject(0);
+    assertEquals("libvirt", listed.getString("transport"));
+    assertEquals("ready", listed.getString("state"));
+    assertEquals("running", listed.getJsonObject("domain").getString("state"));
+  }
+
+  @Test
+  @Order(2)
+  void freezeIsLeasedAndThawedByTheGateway() throws Exception {
+    long before = events.size();
+    JsonObject frozen = post("fsfreeze-freeze?timeoutMs=60000", "{}");
+    assertInstanceOf(Number.class, frozen.getValue("return"), frozen.encode());
+    waitFor("frozen event", () -> typesSince(before).contains("frozen"), Duration.ofSeconds(5));
+    // the thaw of the caller: a second one changes nothing
+    assertInstanceOf(Number.class, post("fsfreeze-thaw", "{}").getValue("return"));
+    waitFor("thawed event", () -> typesSince(before).contains("thawed"), Duration.ofSeconds(5));
+    // a freeze nobody thaws: the gateway does, when its lease ends
+    long leased = events.size();
+    bus("fsfreeze-freeze", new JsonObject().put("autoThawMs", 500));
+    waitFor("auto-thawed event", () -> typesSince(leased).contains("auto-thawed"),
+        Duration.ofSeconds(10));
+    assertEquals("thawed", post("fsfreeze-status", "{}").getString("return"));
+  }
+
+  @Test
+  @Order(3)
+  void fstrimAnswers() throws Exception {
+    Response r = send("POST", "/v1/guests/" + NAME + "/commands/fstrim", "{}");
+    // the initramfs guest has nothing to trim: the agent says so, or lists no paths
+    assertTrue(r.status() == 200 || r.status() == 502 || r.status() == 501, r.toString());
+    if (r.status() == 200) {
+      assertTrue(r.json().getJsonObject("return").containsKey("paths"), r.body());
+    } else {
+      assertTrue(r.json().getJsonObject("error").containsKey("class"), r.body());
+    }
+  }
+
+  @Test
+  @Order(4)
+  void runExecAndFilesWork() throws Exception {
+    JsonObject run = post("run", "{\"path\": \"/bin/sh\", \"arg\": [\"-c\", \"echo out; echo err >&2; "
+        + "exit 3\"]}").getJsonObject("return");
+    assertEquals(3, run.getInteger("exitcode"));
+    assertEquals("out\n", run.getString("stdout"));
+    assertEquals("err\n", run.getString("stderr"));
+    JsonObject exec = post("exec", "{\"path\": \"/bin/true\"}").getJsonObject("return");
+    long pid = exec.getLong("pid");
+    waitFor("exec-status exited", () -> {
+      try {
+        return post("exec-status", "{\"pid\": " + pid + "}").getJsonObject("return")
+            .getBoolean("exited");
+      } catch (Exception e) {
+        return false;
+      }
+    }, Duration.ofSeconds(10));
+    byte[] content = new byte[300_000];
+    for (int i = 0; i < content.length; i++) {
+      content[i] = (byte) (i * 31);
+    }
+    String b64 = Base64.getEncoder().encodeToString(content);
+    assertEquals(content.length, post("file-put", new JsonObject().put("path", "/tmp/tier.bin")
+        .put("content-b64", b64).encode()).getJsonObject("return").getInteger("size"));
+    JsonObject got = post("file-get", "{\"path\": \"/tmp/tier.bin\"}").getJsonObject("return");
+    assertEquals(b64, got.getString("content-b64"));
+  }
+
+  @Test
+  @Order(5)
+  void virshAndTheGatewayServeTheSameDomainSideBySide() throws Exception {
+    for (int i = 0; i < 5; i++) {
+      assertEquals("{\"return\":{}}", virsh("qemu-agent-command", NAME,
+          "{\"execute\":\"guest-ping\"}").strip());
+      assertEquals(new JsonObject(), post("ping", "{}").getJsonObject("return"));
+    }
+  }
+
+  @Test
+  @Order(6)
+  void anAgentRestartIsNoticedAtOnceAndNeitherSideIsLockedOut() throws Exception {
+    long before = events.size();
+    post("run", "{\"path\": \"/bin/sh\", \"arg\": [\"-c\", "
+        + "\"(sleep 0.5; kill -KILL $(pidof qemu-ga)) >/dev/null 2>&1 &\"]}");
+    long killedAt = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500);
+    waitFor("disconnected event", () -> typesSince(before).contains("disconnected"),
+        Duration.ofSeconds(10));
+    JsonObject disconnected = eventSince(before, "disconnected");
+    long noticedMs = TimeUnit.NANOSECONDS.toMillis(disconnected.getLong("at") - killedAt);
+    System.out.println("libvirt tier: agent restart noticed " + noticedMs
+        + " ms after the kill was due");
+    assertTrue(noticedMs < 1500, "noticed after " + noticedMs + " ms");
+    // meanwhile a request is answered at once, not at its timeout
+    long t0 = System.nanoTime();
+    Response down = send("POST", "/v1/guests/" + NAME + "/commands/ping", "{}");
+    long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+    if (down.status() != 200) {
+      assertEquals(503, down.status(), down.toString());
+      assertTrue(ms < 100, "503 after " + ms + " ms");
+    }
+    awaitReady(Duration.ofSeconds(30));
+    assertEquals("{\"return\":{}}", virsh("qemu-agent-command", NAME,
+        "{\"execute\":\"guest-ping\"}").strip());
+    assertEquals(new JsonObject(), post("ping", "{}").getJsonObject("return"));
+  }
+
+  @Test
+  @Order(7)
+  void aPausedDomainIsAnsweredAtOnce() throws Exception {
+    virsh("suspend", NAME);
+    try {
+      waitFor("paused seen", () -> !"ready".equals(state()), Duration.ofSeconds(10));
+      long t0 = System.nanoTime();
+      Response r = send("POST", "/v1/guests/" + NAME + "/commands/ping?timeoutMs=10000", "{}");
+      long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+      assertEquals(503, r.status(), r.toString());
+      assertTrue(r.body().contains("paused"), r.body());
+      assertTrue(ms < 100, "answered in " + ms + " ms");
+    } finally {
+      virsh("resume", NAME);
+    }
+    awaitReady(Duration.ofSeconds(30));
+  }
+
+  @Test
+  @Order(8)
+  void aRebootIsReachedAndBothSidesServeAfterIt() throws Exception {
+    JsonObject reply = post("shutdown", "{\"mode\": \"reboot\"}");
+    assertEquals(true, reply.getBoolean("sent"), reply.encode());
+    assertEquals(true, reply.getBoolean("reached"), reply.encode());
+    awaitReady(BOOT);
+    assertEquals("{\"return\":{}}", virsh("qemu-agent-command", NAME,
+        "{\"execute\":\"guest-ping\"}").strip());
+    assertEquals(new JsonObject(), post("ping", "{}").getJsonObject("return"));
+  }
+
+  @Test
+  @Order(9)
+  void shutdownReachesShutoffAndTheGuestIsThenAnsweredAtOnce() throws Exception {
+    JsonObject reply = post("shutdown", "{}");
+    assertEquals(true, reply.getBoolean("sent"), reply.encode());
+    assertEquals(true, reply.getBoolean("reached"), reply.encode());
+    waitFor("shut off", () -> virshQuiet("domstate", NAME).contains("shut off"),
+        Duration.ofSeconds(15));
+    waitFor("listed as stopped", () -> {
+      try {
+        return "shutoff".equals(getJson("/v1/guests/" + NAME).getJsonArray("guests")
+            .getJsonObject(0).getJsonObject("domain").getString("state"));
+      } catch (Exception e) {
+        return false;
+      }
+    }, Duration.ofSeconds(10));
+    long t0 = System.nanoTime();
+    Response r = send("POST", "/v1/guests/" + NAME + "/commands/ping?timeoutMs=10000", "{}");
+    long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+    assertEquals(503, r.status(), r.toString());
+    assertTrue(r.body().contains("shut off"), r.body());
+    assertTrue(ms < 100, "answered in " + ms + " ms");
+  }
+
+  @Test
+  @Order(10)
+  void suspendAndWakeUp() throws Exception {
+    virsh("start", NAME);
+    awaitReady(BOOT);
+    JsonObject suspended = post("suspend-ram", "{}");
+    assertEquals(true, suspended.getBoolean("reached"), suspended.encode());
+    assertEquals("pmsuspended", suspended.getString("state"));
+    long t0 = System.nanoTime();
+    Response r = send("POST", "/v1/guests/" + NAME + "/commands/ping?timeoutMs=10000", "{}");
+    long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+    assertEquals(503, r.status(), r.toString());
+    assertTrue(r.body().contains("wakeup"), r.body());
+    assertTrue(ms < 100, "answered in " + ms + " ms");
+    JsonObject woken = post("wakeup", "{}").getJsonObject("return");
+    assertEquals(true, woken.getBoolean("woken"), woken.encode());
+    assertEquals("ready", woken.getString("agent"), woken.encode());
+    assertEquals(new JsonObject(), post("ping", "{}").getJsonObject("return"));
+    assertEquals("{\"return\":{}}", virsh("qemu-agent-command", NAME,
+        "{\"execute\":\"guest-ping\"}").strip());
+  }
+
+  // ---- helpers -------------------------------------------------------------------------------
+
+  record Response(int status, String body) {
+    JsonObject json() {
+      return new JsonObject(body);
+    }
+  }
+
+  static Response send(String method, String path, String body) throws IOException,
+      InterruptedException {
+    HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+        .timeout(Duration.ofSeconds(60))
+        .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
+            : HttpRequest.BodyPublishers.ofString(body))
+        .header("Content-Type", "application/json").build();
+    HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());
+    return new Response(response.statusCode(), response.body());
+  }
+
+  static JsonObject post(String command, String arguments) throws Exception {
+    Response r = send("POST", "/v1/guests/" + NAME + "/commands/" + command, arguments);
+    if (r.status() != 200) {
+      fail(command + ": " + r);
+    }
+    return r.json();
+  }
+
+  static JsonObject getJson(String path) throws Exception {
+    Response r = send("GET", path, null);
+    assertEquals(200, r.status(), r.toString());
+    return r.json();
+  }
+
+  static JsonObject bus(String suffix, JsonObject body) throws Exception {
+    try {
+      return vertx.eventBus().<JsonObject>request(Addresses.publicAddress(suffix),
+              body.copy().put("guest", NAME), new DeliveryOptions().setSendTimeout(60_000))
+          .map(Message::body).await(60, TimeUnit.SECONDS);
+    } catch (ReplyException e) {
+      return fail(suffix + " over the bus: " + e.failureCode() + " " + e.getMessage());
+    }
+  }
+
+  static String state() {
+    try {
+      Response r = send("GET", "/v1/guests/" + NAME, null);
+      return r.status() == 200
+          ? r.json().getJsonArray("guests").getJsonObject(0).getString("state") : "absent";
+    } catch (Exception e) {
+      return "unknown";
+    }
+  }
+
+  static void awaitReady(Duration max) {
+    waitFor(NAME + " ready", () -> "ready".equals(state()), max);
+  }
+
+  static List<String> typesSince(long from) {
+    List<String> out = new ArrayList<>();
+    for (int i = (int) from; i < events.size(); i++) {
+      out.add(events.get(i).getString("type"));
+    }
+    return out;
+  }
+
+  static JsonObject eventSince(long from, String type) {
+    for (int i = (int) from; i < events.size(); i++) {
+      if (type.equals(events.get(i).getString("type"))) {
+        return events.get(i);
+      }
+    }
+    return fail("no " + type + " event");
+  }
+
+  static void waitFor(String what, BooleanSupplier condition, Duration max) {
+    long deadline = System.nanoTime() + max.toNanos();
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        fail("timed out after " + max + " waiting for: " + what + console());
+      }
+      try {
+        Thread.sleep(50);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        fail("interrupted");
+      }
+    }
+  }
+
+  static String console() {
+    try {
+      return "\nguest console:\n" + Files.readString(work.resolve("console.log"));
+    } catch (IOException e) {
+      return "";
+    }
+  }
+
+  static String virsh(String... args) throws IOException, InterruptedException {
+    List<String> command = new ArrayList<>(List.of("virsh", "-q", "-c", "qemu:///system"));
+    command.addAll(List.of(args));
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+      fail("virsh " + String.join(" ", args) + " failed: " + out);
+    }
+    return out;
+  }
+
+  static String virshQuiet(String... args) {
+    try {
+      List<String> command = new ArrayList<>(List.of("virsh", "-q", "-c", "qemu:///system"));
+      command.addAll(List.of(args));
+      Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      p.waitFor(60, TimeUnit.SECONDS);
+      return out;
+    } catch (IOException | InterruptedException e) {
+      return "";
+    }
+  }
+}
