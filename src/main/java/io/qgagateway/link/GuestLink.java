@@ -200,8 +200,11 @@ public final class GuestLink implements AgentChannel {
   @Override
   public Future<JsonObject> execute(String command, JsonObject arguments, Deadline deadline,
                                     boolean successResponse) {
-    Buffer frame = AgentRequests.command(command, arguments);
-    String tooBig = RequestLimits.problem(arguments, frame.length());
+    String tooBig = RequestLimits.structureProblem(arguments);
+    Buffer frame = tooBig == null ? AgentRequests.command(command, arguments) : null;
+    if (tooBig == null) {
+      tooBig = RequestLimits.sizeProblem(frame.length());
+    }
     if (tooBig != null) {
       return Future.failedFuture(Failures.of(Codes.BAD_REQUEST, command + ": " + tooBig));
     }
