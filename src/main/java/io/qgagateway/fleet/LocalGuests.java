@@ -63,6 +63,7 @@ public final class LocalGuests {
         .put("state", link.state().label())
         .put("since", link.since().toString())
         .put("agent", agent)
+        .put("replyMatching", link.replyMatching())
         .put("frozen", verticle.endpoint().frozen())
         .put("queued", link.queued())
         .put("lastError", link.lastError());

@@ -311,6 +311,7 @@ public final class GuestLink implements AgentChannel {
     }
     wire = null;
     lastError = reason;
+    matching = null;
     cancelTimers();
     probes.clear();
     // the phase first: completing a request runs its callbacks, which may queue the next
