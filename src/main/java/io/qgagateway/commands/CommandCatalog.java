@@ -134,6 +134,8 @@ public final class CommandCatalog {
       // mutating and timeout here apply to an execute the catalog does not know
       operation("command", Kind.PASSTHROUGH).mutating().restricted().timeout(ofSeconds(30)),
       operation(GuestOperation.SYNC),
+      // power, like shutdown and suspend: allowed by default, audited
+      operation(GuestOperation.WAKEUP).mutating(),
       operation("guests", Kind.CLUSTER));
 
   private static final CommandCatalog STANDARD =

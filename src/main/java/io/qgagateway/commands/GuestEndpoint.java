@@ -131,6 +131,7 @@ public final class GuestEndpoint implements LinkEndpoint {
         case RUN -> run.run(request.arguments(), request.deadline());
         case FILE_GET -> files.get(request.arguments(), request.deadline());
         case FILE_PUT -> files.put(request.arguments(), request.deadline());
+        case WAKEUP -> link.wakeup(request.deadline());
       };
     }
     String command = request.execute();

@@ -13,7 +13,9 @@ public enum GuestOperation {
   /** {@code agent.file-get}: open, read in chunks, close. */
   FILE_GET("file-get"),
   /** {@code agent.file-put}: open, write in chunks, close. */
-  FILE_PUT("file-put");
+  FILE_PUT("file-put"),
+  /** {@code agent.wakeup}: wake a suspended guest through its hypervisor. */
+  WAKEUP("wakeup");
 
   private final String address;
 

@@ -216,6 +216,7 @@ public record GatewayConfig(
     String name = g.string("name", null);
     String socket = g.string("socket", null);
     String tcp = g.string("tcp", null);
+    String qmp = g.string("qmp", null);
     g.finish();
     if (name == null) {
       throw new ConfigException(g.key("name") + ": required");
@@ -228,10 +229,17 @@ public record GatewayConfig(
       throw new ConfigException(g.key("socket") + ": give exactly one of socket or tcp for guest '"
           + name + "'");
     }
+    GuestTarget target;
     try {
-      return socket != null ? GuestTarget.unix(name, socket) : GuestTarget.tcp(name, tcp);
+      target = socket != null ? GuestTarget.unix(name, socket) : GuestTarget.tcp(name, tcp);
     } catch (IllegalArgumentException e) {
       throw new ConfigException(g.key("tcp") + ": " + e.getMessage());
+    }
+    try {
+      return qmp == null ? target : target.withQmp(qmp);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(g.key("qmp") + ": " + e.getMessage()
+          + " (a Unix socket path, or host:port)");
     }
   }
 

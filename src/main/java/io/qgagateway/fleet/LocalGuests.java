@@ -61,6 +61,7 @@ public final class LocalGuests {
         .put("transport", link.target().transport().label())
         .put("address", link.target().address())
         .put("state", link.state().label())
+        .put("runState", link.runState())
         .put("since", link.since().toString())
         .put("agent", agent)
         .put("replyMatching", link.replyMatching())

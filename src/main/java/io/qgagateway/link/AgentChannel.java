@@ -52,6 +52,21 @@ public interface AgentChannel {
     return null;
   }
 
+  /**
+   * The guest's run state as its hypervisor reports it ({@code running}, {@code paused},
+   * {@code suspended}, {@code shutdown}, {@code shutoff}), or null where the gateway has no view
+   * of it; any thread.
+   */
+  default String runState() {
+    return null;
+  }
+
+  /** Wakes a suspended guest; fails with 501 where the backend has no hypervisor to ask. */
+  default Future<JsonObject> wakeup(Deadline deadline) {
+    return io.qgagateway.api.Failures.fail(io.qgagateway.api.Codes.UNSUPPORTED,
+        "no hypervisor view of guest " + name() + " to wake it: give the guest its qmp socket");
+  }
+
   void start();
 
   /** Fails what waits and closes the channel for good. */

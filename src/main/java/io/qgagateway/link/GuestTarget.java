@@ -5,8 +5,12 @@ import io.vertx.core.net.SocketAddress;
 import java.util.Objects;
 import java.util.regex.Pattern;
 
-/** A guest and where its agent's chardev is: a Unix socket path or a TCP host:port. */
-public record GuestTarget(String name, Transport transport, String address) {
+/**
+ * A guest and where its agent's chardev is: a Unix socket path or a TCP host:port; and, for a
+ * QEMU started without libvirt, optionally where its QMP monitor is ({@code qmp}: a Unix socket
+ * path, or host:port), which gives the gateway the hypervisor's view of the guest.
+ */
+public record GuestTarget(String name, Transport transport, String address, String qmp) {
 
   public enum Transport {
     UNIX, TCP;
@@ -35,6 +39,10 @@ public record GuestTarget(String name, Transport transport, String address) {
     return true;
   }
 
+  public GuestTarget(String name, Transport transport, String address) {
+    this(name, transport, address, null);
+  }
+
   public GuestTarget {
     Objects.requireNonNull(name, "name");
     Objects.requireNonNull(transport, "transport");
@@ -45,6 +53,26 @@ public record GuestTarget(String name, Transport transport, String address) {
     if (transport == Transport.TCP) {
       parseHostPort(address);
     }
+    if (qmp != null && !qmp.contains("/")) {
+      parseHostPort(qmp);
+    }
+  }
+
+  /** This guest with its QMP monitor at {@code qmp} (a socket path or host:port). */
+  public GuestTarget withQmp(String qmp) {
+    return new GuestTarget(name, transport, address, qmp);
+  }
+
+  /** Where the QMP monitor is, or null without one. */
+  public SocketAddress qmpAddress() {
+    if (qmp == null) {
+      return null;
+    }
+    if (qmp.contains("/")) {
+      return SocketAddress.domainSocketAddress(qmp);
+    }
+    HostPort hp = parseHostPort(qmp);
+    return SocketAddress.inetSocketAddress(hp.port(), hp.host());
   }
 
   public static GuestTarget unix(String name, String path) {
