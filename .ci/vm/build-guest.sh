@@ -1,9 +1,23 @@
 #!/usr/bin/env bash
-# Builds a tiny guest for the on-demand VM test (VirtioSerialVmTest, docs/ARCHITECTURE.md):
-# OUTDIR/vmlinuz (Debian's kernel) and OUTDIR/initrd.cpio.gz (busybox, the host's qemu-ga
-# with its libraries, the virtio modules, and an /init that runs qemu-ga on the
-# org.qemu.guest_agent.0 virtio-serial port). Idempotent; installs what it needs as root.
-# Not part of CI: it installs a kernel and QEMU.
+# Builds the tiny guest of the real-VM tier (src/test/java/io/qgagateway/vm, .ci/vm/tier,
+# docs/ARCHITECTURE.md):
+#   OUTDIR/vmlinuz         Debian's kernel
+#   OUTDIR/initrd.cpio.gz  busybox, the host's qemu-ga with its libraries, the virtio-serial,
+#                          virtio-blk and ext4 modules, and an /init that mounts the data disk
+#                          and runs qemu-ga on the org.qemu.guest_agent.0 port, restarting it
+#                          when it dies
+#   OUTDIR/data.ext4       a 16 MiB ext4 image: attached as a virtio-blk disk, /init mounts it
+#                          at /mnt/data, the one real filesystem guest-fsfreeze-freeze freezes
+# The guest has no swap, so guest-suspend-disk fails, and it ships two test hooks:
+# - /sbin/hwclock is a slow RTC: it says "qga-test: hwclock holds the agent" on the console
+#   and sleeps 60 s before doing its work. qemu-ga's guest-set-time runs it and waits, so a
+#   set-time is a request the agent holds. (A FIFO does not do: qemu-ga opens files with
+#   O_NONBLOCK, so guest-file-open on one returns at once.)
+# - /usr/bin/qga-test-kill-agent [DELAY|held] kills qemu-ga with SIGKILL (init restarts it
+#   0.5 s later) after DELAY seconds, or with "held" as soon as the slow hwclock runs (up to
+#   30 s), and says "qga-test: killing qemu-ga" on the console right before: the tests time
+#   the kill from there.
+# Idempotent; installs what it needs as root (QEMU, a kernel, busybox, e2fsprogs, cpio).
 set -euo pipefail
 
 OUT=${1:?usage: build-guest.sh OUTDIR}
@@ -17,6 +31,8 @@ ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(linux-image-amd64)
   || need+=(busybox-static)
 [ -x /usr/sbin/qemu-ga ] || need+=(qemu-guest-agent)
 command -v cpio >/dev/null || need+=(cpio)
+command -v mkfs.ext4 >/dev/null || [ -x /sbin/mkfs.ext4 ] || [ -x /usr/sbin/mkfs.ext4 ] \
+  || need+=(e2fsprogs)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "build-guest.sh: missing ${need[*]}; run as root to install them" >&2
@@ -54,7 +70,8 @@ for lib in $(ldd /usr/sbin/qemu-ga | grep -o '/[^ ]*'); do
   cp -L "$lib" "$ROOT$lib"
 done
 
-# virtio-serial: the modules (and what they depend on) when they are not built in
+# virtio-serial, virtio-blk and ext4 (with the crc32c its checksums need, a soft dependency
+# modules.dep does not list): the modules, and what they depend on, when not built in
 declare -A seen=()
 order=()
 resolve() {
@@ -65,7 +82,7 @@ resolve() {
   for d in $deps; do resolve "$d"; done
   order+=("$m")
 }
-for name in virtio_pci virtio_console; do
+for name in virtio_pci virtio_console virtio_blk crc32c_generic ext4; do
   path=$(grep -E "/$name\.ko(\.xz|\.zst|\.gz)?:" "$MODDIR/modules.dep" | cut -d: -f1 || true)
   if [ -n "$path" ]; then
     resolve "$path"
@@ -107,6 +124,40 @@ SH
 chmod 755 "$ROOT/sbin/shutdown"
 for p in poweroff halt reboot; do ln -sf ../bin/busybox "$ROOT/sbin/$p"; done
 
+# test hooks (see the top): kill the agent, and a slow RTC that holds it
+cat > "$ROOT/usr/bin/qga-test-kill-agent" <<'SH'
+#!/bin/sh
+# qga-test-kill-agent [DELAY|held]
+if [ "$1" = held ]; then
+  i=0
+  while [ ! -s /run/qga-test.hwclock.pid ]; do
+    i=$((i + 1))
+    [ $i -gt 3000 ] && { echo "qga-test: nothing held the agent" > /dev/console; exit 1; }
+    sleep 0.01
+  done
+  holder=$(cat /run/qga-test.hwclock.pid)
+else
+  sleep "${1:-0}"
+fi
+pid=$(cat /run/qemu-ga.pid)
+echo "qga-test: killing qemu-ga $pid" > /dev/console
+kill -KILL "$pid"
+# the slow hwclock the dead agent waited for goes too
+[ -n "${holder:-}" ] && kill "$holder" 2>/dev/null
+rm -f /run/qga-test.hwclock.pid
+exit 0
+SH
+chmod 755 "$ROOT/usr/bin/qga-test-kill-agent"
+cat > "$ROOT/sbin/hwclock" <<'SH'
+#!/bin/sh
+echo $$ > /run/qga-test.hwclock.pid
+echo "qga-test: hwclock holds the agent" > /dev/console
+sleep 60
+rm -f /run/qga-test.hwclock.pid
+exec /bin/busybox hwclock "$@"
+SH
+chmod 755 "$ROOT/sbin/hwclock"
+
 cat > "$ROOT/init" <<'INIT'
 #!/bin/sh
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
@@ -116,6 +167,20 @@ mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 for m in $(cat /etc/modules.load); do insmod "$m"; done
+# the data disk, when a virtio-blk device (virtio id 2) is attached: the filesystem to freeze
+for d in /sys/bus/virtio/devices/*; do
+  [ "$(cat "$d/device" 2>/dev/null)" = 0x0002 ] || continue
+  i=0
+  while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  mkdir -p /mnt/data
+  if mount -t ext4 /dev/vda /mnt/data; then
+    echo "guest: /dev/vda mounted on /mnt/data"
+  else
+    echo "guest: cannot mount /dev/vda"
+  fi
+done
+# no swap: guest-suspend-disk must fail
+swapoff -a 2>/dev/null
 port=
 i=0
 while [ -z "$port" ]; do
@@ -131,15 +196,25 @@ done
 echo "guest: qemu-ga on /dev/$port"
 mkdir -p /tmp/qga
 while true; do
-  /usr/sbin/qemu-ga -m virtio-serial -p "/dev/$port" -t /tmp/qga
+  /usr/sbin/qemu-ga -m virtio-serial -p "/dev/$port" -t /tmp/qga &
+  echo $! > /run/qemu-ga.pid
+  wait $!
   echo "guest: qemu-ga exited ($?), restarting"
   sleep 0.5
 done
 INIT
 chmod 755 "$ROOT/init"
 
+# the data disk: a fresh empty ext4 image each build (the tests attach a copy of it)
+MKFS=$(command -v mkfs.ext4 || echo /sbin/mkfs.ext4)
+rm -f "$OUT/data.ext4.tmp"
+"$MKFS" -q -F -L qga-data "$OUT/data.ext4.tmp" 16M >/dev/null
+mv "$OUT/data.ext4.tmp" "$OUT/data.ext4"
+
 cp "/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
 (cd "$ROOT" && find . | cpio -o -H newc --quiet | gzip -6) > "$OUT/initrd.cpio.gz.tmp"
 mv "$OUT/initrd.cpio.gz.tmp" "$OUT/initrd.cpio.gz"
 echo "$KVER" > "$OUT/kernel-release"
-echo "build-guest.sh: $OUT/vmlinuz ($KVER) and $OUT/initrd.cpio.gz ($(du -h "$OUT/initrd.cpio.gz" | cut -f1)); modules: ${order[*]:-built in}"
+# which version of this script built the guest: the tests rebuild a guest of another version
+sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1 > "$OUT/build-guest.sha256"
+echo "build-guest.sh: $OUT/vmlinuz ($KVER), $OUT/initrd.cpio.gz ($(du -h "$OUT/initrd.cpio.gz" | cut -f1)), $OUT/data.ext4; modules: ${order[*]:-built in}"

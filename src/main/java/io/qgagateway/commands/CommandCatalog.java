@@ -120,22 +120,22 @@ public final class CommandCatalog {
       agent("guest-network-get-route", "9.1"),
       agent("guest-get-load", "10.0"),
 
-      operation("run", Kind.GATEWAY)
+      operation(GuestOperation.RUN)
           .params(req("path", STRING), opt("arg", arrayOf(STRING)), opt("env", arrayOf(STRING)),
               opt("input", STRING), opt("input-b64", STRING))
           .atMostOne("input", "input-b64")
           .mutating().restricted().timeout(ofSeconds(60)),
-      operation("file-get", Kind.GATEWAY)
+      operation(GuestOperation.FILE_GET)
           .params(req("path", STRING), opt("maxBytes", intAtLeast(1)))
           .restricted().timeout(ofMinutes(5)),
-      operation("file-put", Kind.GATEWAY)
+      operation(GuestOperation.FILE_PUT)
           .params(req("path", STRING), req("content-b64", STRING), opt("mode", oneOf("w", "a")))
           .mutating().restricted().timeout(ofMinutes(5)),
       // mutating and timeout here apply to an execute the catalog does not know
       operation("command", Kind.PASSTHROUGH).mutating().restricted().timeout(ofSeconds(30)),
-      operation("sync", Kind.GATEWAY),
-      // libvirt's PM wake-up of a suspended guest; 501 where the gateway has no hypervisor view
-      operation("wakeup", Kind.GATEWAY).mutating().timeout(ofSeconds(30)),
+      operation(GuestOperation.SYNC),
+      // power, like shutdown and suspend: allowed by default, audited
+      operation(GuestOperation.WAKEUP).mutating(),
       operation("guests", Kind.CLUSTER));
 
   private static final CommandCatalog STANDARD =

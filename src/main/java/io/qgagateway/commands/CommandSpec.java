@@ -22,11 +22,12 @@ import java.util.Optional;
  * @param exposed         served on the bus; false for the syncs the gateway owns
  * @param timeoutMs       default request timeout
  * @param since           QEMU version that added it; {@code v1} (the contract) for operations
+ * @param operation       the operation that serves a {@link Kind#GATEWAY} row; null otherwise
  */
 public record CommandSpec(String name, String suffix, Kind kind, List<ParamSpec> params,
                           List<List<String>> atMostOne, boolean successResponse,
                           boolean mutating, boolean freezes, boolean restricted, boolean exposed,
-                          long timeoutMs, String since) {
+                          long timeoutMs, String since, GuestOperation operation) {
 
   public static final String ADDRESS_PREFIX = "agent.";
   private static final String AGENT_PREFIX = "guest-";
@@ -77,7 +78,7 @@ public record CommandSpec(String name, String suffix, Kind kind, List<ParamSpec>
 
   public CommandSpec withTimeoutMs(long ms) {
     return new CommandSpec(name, suffix, kind, params, atMostOne, successResponse, mutating,
-        freezes, restricted, exposed, ms, since);
+        freezes, restricted, exposed, ms, since, operation);
   }
 
   /** A guest-agent command; its address suffix is the name without {@code guest-}. */
@@ -91,6 +92,13 @@ public record CommandSpec(String name, String suffix, Kind kind, List<ParamSpec>
   /** A gateway operation; its name is its address suffix. */
   static Builder operation(String name, Kind kind) {
     return new Builder(name, name, kind, "v1");
+  }
+
+  /** A gateway operation on one guest, served by its endpoint. */
+  static Builder operation(GuestOperation operation) {
+    Builder b = new Builder(operation.address(), operation.address(), Kind.GATEWAY, "v1");
+    b.operation = operation;
+    return b;
   }
 
   /** One line of the catalog's table; defaults: replies, read-only, allowed, 10 s. */
@@ -107,6 +115,7 @@ public record CommandSpec(String name, String suffix, Kind kind, List<ParamSpec>
     private boolean restricted;
     private boolean exposed = true;
     private long timeoutMs = 10_000;
+    private GuestOperation operation;
 
     private Builder(String name, String suffix, Kind kind, String since) {
       this.name = name;
@@ -158,7 +167,7 @@ public record CommandSpec(String name, String suffix, Kind kind, List<ParamSpec>
 
     CommandSpec build() {
       return new CommandSpec(name, suffix, kind, params, atMostOne, successResponse, mutating,
-          freezes, restricted, exposed, timeoutMs, since);
+          freezes, restricted, exposed, timeoutMs, since, operation);
     }
   }
 }

@@ -125,14 +125,13 @@ public final class GuestEndpoint implements LinkEndpoint {
   }
 
   private Future<JsonObject> dispatch(CommandSpec spec, RequestBody request) {
-    if (spec.kind() == CommandSpec.Kind.GATEWAY) {
-      return switch (spec.name()) {
-        case "sync" -> link.resync(request.deadline());
-        case "wakeup" -> link.wakeup(request.deadline());
-        case "run" -> run.run(request.arguments(), request.deadline());
-        case "file-get" -> files.get(request.arguments(), request.deadline());
-        case "file-put" -> files.put(request.arguments(), request.deadline());
-        default -> Failures.fail(Codes.ERROR, "no handler for operation " + spec.name());
+    if (spec.operation() != null) {
+      return switch (spec.operation()) {
+        case SYNC -> link.resync(request.deadline());
+        case RUN -> run.run(request.arguments(), request.deadline());
+        case FILE_GET -> files.get(request.arguments(), request.deadline());
+        case FILE_PUT -> files.put(request.arguments(), request.deadline());
+        case WAKEUP -> link.wakeup(request.deadline());
       };
     }
     String command = request.execute();

@@ -239,7 +239,6 @@ public record GatewayConfig(
     }
     LibvirtOptions options = new LibvirtOptions(mode, uri,
         s.integer("workers", d.workers(), 1, 1024),
-        s.number("stateWaitMs", d.stateWaitMs(), 0, DAY_MS),
         s.number("keepStoppedMs", d.keepStoppedMs(), 0, DAY_MS));
     s.finish();
     return options;
@@ -249,6 +248,7 @@ public record GatewayConfig(
     String name = g.string("name", null);
     String socket = g.string("socket", null);
     String tcp = g.string("tcp", null);
+    String qmp = g.string("qmp", null);
     g.finish();
     if (name == null) {
       throw new ConfigException(g.key("name") + ": required");
@@ -261,10 +261,17 @@ public record GatewayConfig(
       throw new ConfigException(g.key("socket") + ": give exactly one of socket or tcp for guest '"
           + name + "'");
     }
+    GuestTarget target;
     try {
-      return socket != null ? GuestTarget.unix(name, socket) : GuestTarget.tcp(name, tcp);
+      target = socket != null ? GuestTarget.unix(name, socket) : GuestTarget.tcp(name, tcp);
     } catch (IllegalArgumentException e) {
       throw new ConfigException(g.key("tcp") + ": " + e.getMessage());
+    }
+    try {
+      return qmp == null ? target : target.withQmp(qmp);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(g.key("qmp") + ": " + e.getMessage()
+          + " (a Unix socket path, or host:port)");
     }
   }
 

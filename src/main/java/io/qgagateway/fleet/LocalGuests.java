@@ -74,22 +74,19 @@ public final class LocalGuests {
       }
       agent = new JsonObject().put("version", info.getValue("version")).put("commands", commands);
     }
-    JsonObject out = new JsonObject()
+    return new JsonObject()
         .put("name", link.name())
         .put("node", node.id())
         .put("nodeName", node.name())
         .put("transport", link.target().transport().label())
         .put("address", link.target().address())
         .put("state", link.state().label())
+        .put("runState", link.runState())
         .put("since", link.since().toString())
         .put("agent", agent)
+        .put("replyMatching", link.replyMatching())
         .put("frozen", verticle.endpoint().frozen())
         .put("queued", link.queued())
         .put("lastError", link.lastError());
-    JsonObject domain = link.hypervisor();
-    if (domain != null) {
-      out.put("domain", domain);
-    }
-    return out;
   }
 }

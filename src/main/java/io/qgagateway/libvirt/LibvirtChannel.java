@@ -124,15 +124,22 @@ public final class LibvirtChannel implements AgentChannel {
   }
 
   @Override
-  public JsonObject hypervisor() {
+  public String runState() {
     DomainView v = view;
-    if (v == null) {
-      return null;
-    }
-    return new JsonObject().put("uuid", uuid).put("state", v.state().label())
-        .put("detail", v.detail())
-        .put("agent", v.agentConnected() ? "connected" : "disconnected")
-        .put("libvirt", v.connectionUp() ? "connected" : "disconnected");
+    return v == null ? null : runState(v.state());
+  }
+
+  /** libvirt's domain state in the words of {@code runState} (API.md), as QMP backends say it. */
+  static String runState(DomainState state) {
+    return switch (state) {
+      case RUNNING, BLOCKED -> "running";
+      case PAUSED -> "paused";
+      case PMSUSPENDED -> "suspended";
+      case SHUTDOWN -> "shutdown";
+      case SHUTOFF -> "shutoff";
+      case CRASHED -> "crashed";
+      case NOSTATE -> null;
+    };
   }
 
   /**
@@ -365,12 +372,14 @@ public final class LibvirtChannel implements AgentChannel {
   /**
    * Shutdown, reboot and suspend: libvirt's APIs send the agent command and return once QEMU
    * reported the guest going down or to sleep (or the agent left); then the reply waits, within
-   * {@code libvirt.stateWaitMs} and the deadline, for the domain to reach the state.
+   * the request's deadline, for the domain to reach the state ({@code {"sent": true, "reached":
+   * STATE}}); 504 when it does not.
    */
   private void noResponse(Call c) {
     Callable<Void> op;
     Predicate<LibvirtChannel> reached;
     String goal;
+    // with the hypervisor's view the reply waits for the state itself, up to the deadline
     switch (c.command) {
       case "guest-shutdown" -> {
         String mode = c.arguments == null ? null : c.arguments.getString("mode");
@@ -386,14 +395,14 @@ public final class LibvirtChannel implements AgentChannel {
           // libvirt has no halt: the command itself, and no reply is the expected outcome
           op = sendExpectingNoReply(c);
           reached = ch -> ch.stateIs(DomainState.SHUTDOWN, DomainState.SHUTOFF);
-          goal = "halted";
+          goal = "shutdown or shutoff";
         } else {
           op = () -> {
             hypervisor.shutdownByAgent(uuid);
             return null;
           };
           reached = ch -> ch.stateIs(DomainState.SHUTDOWN, DomainState.SHUTOFF);
-          goal = "shutoff";
+          goal = "shutdown or shutoff";
         }
       }
       case "guest-suspend-ram", "guest-suspend-hybrid", "guest-suspend-disk" -> {
@@ -409,7 +418,7 @@ public final class LibvirtChannel implements AgentChannel {
         reached = t == SuspendTarget.DISK
             ? ch -> ch.stateIs(DomainState.SHUTOFF)
             : ch -> ch.stateIs(DomainState.PMSUSPENDED);
-        goal = t == SuspendTarget.DISK ? "shutoff" : "pmsuspended";
+        goal = t == SuspendTarget.DISK ? "shutoff" : "suspended";
       }
       default -> {
         op = sendExpectingNoReply(c);
@@ -417,7 +426,6 @@ public final class LibvirtChannel implements AgentChannel {
         goal = null;
       }
     }
-    long start = System.nanoTime();
     Waiter waiter = reached == null ? null : new Waiter(reached);
     if (waiter != null) {
       waiters.add(waiter);
@@ -435,14 +443,17 @@ public final class LibvirtChannel implements AgentChannel {
         c.promise.tryComplete(new JsonObject().put("sent", true));
         return;
       }
-      long waitMs = Math.min(host.options().stateWaitMs(),
-          Math.max(0, c.deadline.remainingMs() - REPLY_MARGIN_MS));
+      long waitMs = Math.max(0, c.deadline.remainingMs() - REPLY_MARGIN_MS);
       waiter.await(waitMs).onComplete(done -> {
         cancelTimer(c);
-        c.promise.tryComplete(new JsonObject().put("sent", true)
-            .put("reached", done.result()).put("goal", goal)
-            .put("state", view == null ? null : view.state().label())
-            .put("waitedMs", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)));
+        if (done.result()) {
+          c.promise.tryComplete(new JsonObject().put("sent", true).put("reached",
+              "rebooted".equals(goal) ? goal : runState()));
+        } else {
+          c.promise.tryFail(Failures.of(Codes.TIMEOUT, c.command + " was sent, but guest "
+              + name() + " did not reach " + goal + " within " + c.deadline.timeoutMs()
+              + " ms (it is " + runState() + ")"));
+        }
       });
     });
   }
@@ -474,16 +485,15 @@ public final class LibvirtChannel implements AgentChannel {
    */
   private void wake(Call c) {
     DomainView v = view;
-    if (v != null && v.connectionUp() && v.state().running()) {
-      finish(c, new JsonObject().put("return", wakeReply(false, 0)));
+    if (v == null || !v.connectionUp()) {
+      finish(c, Failures.of(Codes.NOT_CONNECTED, "cannot wake " + name() + ": " + unavailable()));
       return;
     }
-    if (v == null || !v.connectionUp() || v.state() != DomainState.PMSUSPENDED) {
-      String why = v == null ? unavailable() : v.unavailable(host.uri());
-      finish(c, Failures.of(Codes.NOT_CONNECTED, "cannot wake " + name() + ": " + why));
+    if (v.state() != DomainState.PMSUSPENDED) {
+      finish(c, Failures.of(Codes.BAD_REQUEST, "guest " + name() + " is " + runState()
+          + ", not suspended"));
       return;
     }
-    long start = System.nanoTime();
     Waiter waiter = new Waiter(ch -> ch.state == LinkState.READY);
     waiters.add(waiter);
     blocking(c, () -> {
@@ -495,23 +505,14 @@ public final class LibvirtChannel implements AgentChannel {
         return;
       }
       releaseInFlight(c);
-      long waitMs = Math.min(host.options().stateWaitMs(),
-          Math.max(0, c.deadline.remainingMs() - REPLY_MARGIN_MS));
+      long waitMs = Math.max(0, c.deadline.remainingMs() - REPLY_MARGIN_MS);
       waiter.await(waitMs).onComplete(done -> {
         cancelTimer(c);
-        c.promise.tryComplete(new JsonObject().put("return",
-            wakeReply(true, System.nanoTime() - start)));
+        // woken either way; "agent" says whether the next command finds it resynced
+        c.promise.tryComplete(new JsonObject().put("return", new JsonObject()
+            .put("state", "woken").put("agent", done.result() ? "ready" : state.label())));
       });
     });
-  }
-
-  private JsonObject wakeReply(boolean woken, long nanos) {
-    DomainView v = view;
-    return new JsonObject().put("woken", woken)
-        .put("state", v == null ? null : v.state().label())
-        .put("agent", state == LinkState.READY ? "ready"
-            : v != null && v.agentConnected() ? "connected" : "disconnected")
-        .put("waitedMs", TimeUnit.NANOSECONDS.toMillis(nanos));
   }
 
   private boolean stateIs(DomainState... states) {

@@ -60,7 +60,7 @@ public final class LibvirtFailures {
       }
       case HypervisorException.NO_SUPPORT, HypervisorException.OPERATION_UNSUPPORTED,
           HypervisorException.ARGUMENT_UNSUPPORTED, HypervisorException.CONFIG_UNSUPPORTED -> {
-        return Failures.of(Codes.UNSUPPORTED, "libvirt: " + message);
+        return Failures.agent(Codes.UNSUPPORTED, "Unsupported", "libvirt: " + message);
       }
       default -> {
         return Failures.of(Codes.AGENT_ERROR, "libvirt: " + message);

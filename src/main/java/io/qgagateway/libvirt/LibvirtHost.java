@@ -431,13 +431,12 @@ public final class LibvirtHost extends VerticleBase {
         .put("transport", GuestTarget.Transport.LIBVIRT.label())
         .put("address", uri + "#" + s.uuid())
         .put("state", "disconnected")
+        .put("runState", "shutoff")
         .put("since", s.since().toString())
         .put("agent", null)
         .put("frozen", false)
         .put("queued", 0)
-        .put("lastError", s.reason())
-        .put("domain", new JsonObject().put("uuid", s.uuid()).put("state", "shutoff")
-            .put("agent", "disconnected"));
+        .put("lastError", s.reason());
   }
 
   /** Hands libvirt's events (on its own thread) to this verticle's context. */

@@ -10,21 +10,17 @@ import java.util.Locale;
  * @param uri           the connection, e.g. {@code qemu:///system}
  * @param workers       threads that make libvirt's blocking calls, shared by all domains; each
  *                      domain makes one call at a time
- * @param stateWaitMs   how long a shutdown, suspend or wake-up waits to see the guest reach
- *                      the state (bounded further by the request's deadline)
  * @param keepStoppedMs how long a domain that shut off stays listed (as disconnected, with the
  *                      reason) before it is forgotten; 0 forgets it at once
  */
-public record LibvirtOptions(Mode enabled, String uri, int workers, long stateWaitMs,
-                             long keepStoppedMs) {
+public record LibvirtOptions(Mode enabled, String uri, int workers, long keepStoppedMs) {
 
   public static final String DEFAULT_URI = "qemu:///system";
   public static final int DEFAULT_WORKERS = 16;
-  public static final long DEFAULT_STATE_WAIT_MS = 15_000;
   public static final long DEFAULT_KEEP_STOPPED_MS = 300_000;
 
   public static final LibvirtOptions DEFAULTS = new LibvirtOptions(Mode.AUTO, DEFAULT_URI,
-      DEFAULT_WORKERS, DEFAULT_STATE_WAIT_MS, DEFAULT_KEEP_STOPPED_MS);
+      DEFAULT_WORKERS, DEFAULT_KEEP_STOPPED_MS);
 
   public enum Mode {
     AUTO, TRUE, FALSE;
@@ -44,9 +40,9 @@ public record LibvirtOptions(Mode enabled, String uri, int workers, long stateWa
     if (uri == null || uri.isBlank()) {
       throw new IllegalArgumentException("libvirt.uri must not be empty");
     }
-    if (workers < 1 || stateWaitMs < 0 || keepStoppedMs < 0) {
+    if (workers < 1 || keepStoppedMs < 0) {
       throw new IllegalArgumentException("libvirt.workers must be at least 1, "
-          + "libvirt.stateWaitMs and libvirt.keepStoppedMs not negative");
+          + "libvirt.keepStoppedMs not negative");
     }
   }
 }

@@ -62,6 +62,24 @@ public interface AgentChannel {
     return Integer.MAX_VALUE;
   }
 
+  /**
+   * The guest's run state as its hypervisor reports it ({@code running}, {@code paused},
+   * {@code suspended}, {@code shutdown}, {@code shutoff}), or null where the gateway has no view
+   * of it; any thread.
+   */
+  default String runState() {
+    return null;
+  }
+
+  /**
+   * Wakes a suspended guest and resyncs before its next command; fails with 501 where the
+   * backend has no hypervisor to ask.
+   */
+  default Future<JsonObject> wakeup(Deadline deadline) {
+    return Failures.fail(Codes.UNSUPPORTED, "no hypervisor view of guest " + name()
+        + " to wake it: give the guest its qmp socket, or serve it through libvirt");
+  }
+
   void start();
 
   /** Fails what waits and closes the channel for good. */
@@ -82,23 +100,6 @@ public interface AgentChannel {
 
   /** Re-establishes step with the agent now; succeeds with {@code {"return": {"rttMicros"}}}. */
   Future<JsonObject> resync(Deadline deadline);
-
-  /**
-   * Wakes a suspended guest (S3) and resyncs before the next command. Only a backend with the
-   * hypervisor's view can: the others fail 501.
-   */
-  default Future<JsonObject> wakeup(Deadline deadline) {
-    return Failures.fail(Codes.UNSUPPORTED, "agent.wakeup needs the hypervisor: guest " + name()
-        + " is reached over a " + target().transport().label() + " socket, which cannot wake it");
-  }
-
-  /**
-   * What the hypervisor says of the guest ({@code state}, {@code reason}, {@code agent}) for
-   * {@code agent.guests}, or null where the backend has no such view; any thread.
-   */
-  default JsonObject hypervisor() {
-    return null;
-  }
 
   /** Learns the agent's capabilities and freeze state again, e.g. after a thaw. */
   void refresh();

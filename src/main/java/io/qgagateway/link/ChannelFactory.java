@@ -8,8 +8,17 @@ public interface ChannelFactory {
 
   AgentChannel create(Vertx vertx, GuestTarget target, LinkObserver observer);
 
-  /** The gateway's own socket client, for guests whose channel nobody else owns. */
+  /**
+   * The gateway's own socket client, for guests whose channel nobody else owns; with the
+   * guest's QMP monitor when the target names one.
+   */
   static ChannelFactory socket(LinkOptions options) {
-    return (vertx, target, observer) -> new GuestLink(vertx, target, options, observer);
+    return (vertx, target, observer) -> {
+      GuestLink link = new GuestLink(vertx, target, options, observer);
+      if (target.qmp() != null) {
+        link.watch(new QmpMonitor(vertx, target, link.hypervisorListener()));
+      }
+      return link;
+    };
   }
 }

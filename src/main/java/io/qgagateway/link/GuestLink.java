@@ -97,6 +97,12 @@ public final class GuestLink implements AgentChannel {
 
   private RefreshListener refreshListener = status -> { };
 
+  // the hypervisor's view, where the guest's QMP monitor is configured
+  private QmpMonitor monitor;
+  private boolean agentPortClosed;
+  // a sync is due but waits for the guest to run and its agent to open its port
+  private boolean syncHeld;
+
   public GuestLink(Vertx vertx, GuestTarget target, LinkOptions options, LinkObserver observer) {
     this(new SocketDriver(vertx), target, options, observer);
   }
@@ -171,7 +177,56 @@ public final class GuestLink implements AgentChannel {
 
   @Override
   public void start() {
+    if (monitor != null) {
+      monitor.start();
+    }
     connect();
+  }
+
+  /**
+   * Gives the link the hypervisor's view of its guest: requests are answered at once while the
+   * guest cannot take them, an agent that closes its port fails its request at once, and
+   * shutdown and suspend are answered once QEMU shows the state reached.
+   */
+  public void watch(QmpMonitor qmp) {
+    this.monitor = qmp;
+  }
+
+  /** What the monitor reports, on the link's context. */
+  public QmpMonitor.Listener hypervisorListener() {
+    return new QmpMonitor.Listener() {
+      @Override
+      public void runState(String state) {
+        onRunState(state);
+      }
+
+      @Override
+      public void agentPort(boolean open) {
+        onAgentPort(open);
+      }
+    };
+  }
+
+  @Override
+  public String runState() {
+    return monitor == null ? null : monitor.runState();
+  }
+
+  @Override
+  public Future<JsonObject> wakeup(Deadline deadline) {
+    if (monitor == null) {
+      return AgentChannel.super.wakeup(deadline);
+    }
+    String state = monitor.runState();
+    if (!"suspended".equals(state)) {
+      return Failures.fail(Codes.BAD_REQUEST, "guest " + name() + " is " + state
+          + ", not suspended");
+    }
+    return monitor.wakeup()
+        .<JsonObject>transform(ar -> ar.succeeded()
+            ? Future.succeededFuture(new JsonObject().put("return", new JsonObject()
+                .put("state", "woken")))
+            : Failures.fail(Codes.AGENT_ERROR, "system_wakeup failed: " + ar.cause().getMessage()));
   }
 
   @Override
@@ -194,22 +249,74 @@ public final class GuestLink implements AgentChannel {
     if (w != null) {
       w.close();
     }
-    return driver.close();
+    Future<Void> qmpClosed = monitor == null ? Future.succeededFuture() : monitor.stop();
+    return qmpClosed.transform(ar -> driver.close());
   }
 
   @Override
   public Future<JsonObject> execute(String command, JsonObject arguments, Deadline deadline,
                                     boolean successResponse) {
-    Buffer frame = AgentRequests.command(command, arguments);
-    String tooBig = RequestLimits.problem(arguments, frame.length());
+    String unavailable = unavailable();
+    if (unavailable != null) {
+      return Failures.fail(Codes.NOT_CONNECTED, unavailable);
+    }
+    if (monitor != null && !monitor.wakeupSupported()
+        && (SUSPEND_RAM.equals(command) || SUSPEND_HYBRID.equals(command))) {
+      return Future.failedFuture(Failures.agent(Codes.UNSUPPORTED, "Unsupported",
+          "QEMU cannot wake guest " + name() + " from suspend (wakeup-suspend-support is false):"
+          + " it would stay suspended"));
+    }
+    String tooBig = RequestLimits.structureProblem(arguments);
+    Buffer frame = tooBig == null ? AgentRequests.command(command, arguments) : null;
+    if (tooBig == null) {
+      tooBig = RequestLimits.sizeProblem(frame.length());
+    }
     if (tooBig != null) {
       return Future.failedFuture(Failures.of(Codes.BAD_REQUEST, command + ": " + tooBig));
     }
-    return enqueue(new Command(command, frame, successResponse, deadline));
+    Command c = new Command(command, frame, successResponse, deadline);
+    if (monitor != null && !successResponse) {
+      c.reaches = reaches(command, arguments);
+    }
+    return enqueue(c);
+  }
+
+  private static final String SUSPEND_RAM = "guest-suspend-ram";
+  private static final String SUSPEND_HYBRID = "guest-suspend-hybrid";
+
+  /** The run states that show a command without success reply carried out; null: none. */
+  private static java.util.Set<String> reaches(String command, JsonObject arguments) {
+    return switch (command) {
+      case SUSPEND_RAM, SUSPEND_HYBRID -> java.util.Set.of("suspended");
+      // a hibernated guest powers off
+      case "guest-suspend-disk" -> java.util.Set.of("shutdown", QmpMonitor.GONE);
+      case "guest-shutdown" -> arguments != null && "reboot".equals(arguments.getValue("mode"))
+          ? null : java.util.Set.of("shutdown", QmpMonitor.GONE);
+      default -> null;
+    };
+  }
+
+  /** Why the guest cannot take a command now, from the hypervisor's view; null when it can. */
+  private String unavailable() {
+    if (monitor == null) {
+      return null;
+    }
+    String state = monitor.runState();
+    if (state != null && !"running".equals(state)) {
+      return "guest " + name() + " is " + state;
+    }
+    if (agentPortClosed) {
+      return "the agent of " + name() + " is not connected (its virtio-serial port is closed)";
+    }
+    return null;
   }
 
   @Override
   public Future<JsonObject> resync(Deadline deadline) {
+    String unavailable = unavailable();
+    if (unavailable != null) {
+      return Failures.fail(Codes.NOT_CONNECTED, unavailable);
+    }
     return enqueue(new SyncRequest(deadline));
   }
 
@@ -308,6 +415,7 @@ public final class GuestLink implements AgentChannel {
     }
     wire = null;
     lastError = reason;
+    matching = null;
     cancelTimers();
     probes.clear();
     // the phase first: completing a request runs its callbacks, which may queue the next
@@ -316,7 +424,8 @@ public final class GuestLink implements AgentChannel {
     Command c = inFlight;
     if (c != null && was == LinkPhase.AWAITING_EVIDENCE) {
       // shutdown: QEMU exits when the VM powers off and no error came before: carried out
-      finish(c, SENT);
+      finish(c, c.reaches == null ? SENT
+          : new JsonObject().put("sent", true).put("reached", QmpMonitor.GONE));
     } else if (c != null) {
       finish(c, Failures.of(Codes.NOT_CONNECTED, "the agent connection closed before the reply"));
     }
@@ -354,6 +463,11 @@ public final class GuestLink implements AgentChannel {
     probes.clear();
     setPhase(LinkPhase.SYNCING);
     syncReason = reason;
+    syncHeld = unavailable() != null;
+    if (syncHeld) {
+      // nobody would answer: sync when the guest runs and its agent is back
+      return;
+    }
     syncId = randomId();
     delimiterSeen = false;
     syncStartNanos = driver.nanoTime();
@@ -454,8 +568,9 @@ public final class GuestLink implements AgentChannel {
     } else {
       setPhase(LinkPhase.AWAITING_EVIDENCE);
       writeProbe();
-      long window = Math.min(options.noResponseGraceMs(),
-          Math.max(0, c.deadline.remainingMs() - 1));
+      // with the hypervisor's view, wait for the state itself, up to the deadline
+      long left = Math.max(0, c.deadline.remainingMs() - 1);
+      long window = c.reaches != null ? left : Math.min(options.noResponseGraceMs(), left);
       evidenceTimer = driver.setTimer(window, this::onEvidenceWindowEnd);
     }
   }
@@ -485,7 +600,60 @@ public final class GuestLink implements AgentChannel {
     if (phase == LinkPhase.AWAITING_EVIDENCE) {
       Command c = inFlight;
       startSync(ResyncReason.AFTER_NO_RESPONSE);
-      finish(c, SENT);
+      finish(c, c.reaches == null ? SENT : Failures.of(Codes.TIMEOUT, c.command + " was sent,"
+          + " but guest " + name() + " did not reach " + String.join(" or ", c.reaches)
+          + " within " + c.deadline.timeoutMs() + " ms (it is " + runState() + ")"));
+    }
+  }
+
+  private void onRunState(String state) {
+    boolean running = "running".equals(state);
+    Command c = inFlight;
+    if (phase == LinkPhase.AWAITING_EVIDENCE && c != null && c.reaches != null
+        && c.reaches.contains(state)) {
+      startSync(ResyncReason.AFTER_NO_RESPONSE);
+      finish(c, new JsonObject().put("sent", true).put("reached", state));
+      return;
+    }
+    if (running) {
+      // woken, resumed: the agent's stream may hold anything; sync before the next command
+      if (syncHeld && phase == LinkPhase.SYNCING) {
+        startSync(syncReason);
+      } else if (phase.ready()) {
+        startSync(ResyncReason.CONNECT);
+      }
+      return;
+    }
+    String why = "guest " + name() + " is " + state;
+    failQueue(Failures.of(Codes.NOT_CONNECTED, why));
+    boolean gone = "shutdown".equals(state) || QmpMonitor.GONE.equals(state)
+        || state.contains("error") || "guest-panicked".equals(state);
+    if (gone && c != null && phase != LinkPhase.AWAITING_EVIDENCE) {
+      lastError = why;
+      startSync(ResyncReason.TIMEOUT);
+      finish(c, Failures.of(Codes.NOT_CONNECTED, why));
+    }
+  }
+
+  private void onAgentPort(boolean open) {
+    agentPortClosed = !open;
+    if (open) {
+      if (syncHeld && phase == LinkPhase.SYNCING) {
+        startSync(ResyncReason.CONNECT);
+      }
+      return;
+    }
+    String why = "the agent of " + name() + " closed its port (it stopped or restarted)";
+    failQueue(Failures.of(Codes.NOT_CONNECTED, why));
+    Command c = inFlight;
+    if (phase == LinkPhase.AWAITING_EVIDENCE) {
+      // shutdown and hibernation close the port on the way down: the run state decides
+      return;
+    }
+    lastError = why;
+    startSync(ResyncReason.CONNECT);
+    if (c != null) {
+      finish(c, Failures.of(Codes.NOT_CONNECTED, why));
     }
   }
 
@@ -513,7 +681,10 @@ public final class GuestLink implements AgentChannel {
     if (c == null || probe.command != c) {
       return;
     }
-    if (phase == LinkPhase.AWAITING_EVIDENCE) {
+    if (phase == LinkPhase.AWAITING_EVIDENCE && c.reaches != null) {
+      // carried out without error; QEMU will show the state (the window ends at the deadline)
+      return;
+    } else if (phase == LinkPhase.AWAITING_EVIDENCE) {
       cancelTimer(evidenceTimer);
       evidenceTimer = -1;
       setPhase(LinkPhase.IDLE);
@@ -801,6 +972,8 @@ public final class GuestLink implements AgentChannel {
     // the id it was written with in ID mode
     long id = -1;
     long writtenNanos;
+    // with the hypervisor's view: the run states that show it carried out
+    java.util.Set<String> reaches;
 
     Command(String command, Buffer frame, boolean successResponse, Deadline deadline) {
       super(deadline);

@@ -6,11 +6,13 @@ import java.util.Objects;
 import java.util.regex.Pattern;
 
 /**
+/**
  * A guest and where its agent is: a Unix socket path or a TCP host:port the gateway connects to
- * itself, or a libvirt domain ({@code URI#UUID}) whose agent channel libvirt owns and lends per
- * call.
+ * itself (for a QEMU started without libvirt, optionally with where its QMP monitor is: {@code
+ * qmp}, a Unix socket path or host:port, which gives the gateway the hypervisor's view), or a
+ * libvirt domain ({@code URI#UUID}) whose agent channel libvirt owns and lends per call.
  */
-public record GuestTarget(String name, Transport transport, String address) {
+public record GuestTarget(String name, Transport transport, String address, String qmp) {
 
   public enum Transport {
     UNIX("unix"), TCP("tcp"), LIBVIRT("libvirt");
@@ -45,6 +47,10 @@ public record GuestTarget(String name, Transport transport, String address) {
     return true;
   }
 
+  public GuestTarget(String name, Transport transport, String address) {
+    this(name, transport, address, null);
+  }
+
   public GuestTarget {
     Objects.requireNonNull(name, "name");
     Objects.requireNonNull(transport, "transport");
@@ -55,6 +61,26 @@ public record GuestTarget(String name, Transport transport, String address) {
     if (transport == Transport.TCP) {
       parseHostPort(address);
     }
+    if (qmp != null && !qmp.contains("/")) {
+      parseHostPort(qmp);
+    }
+  }
+
+  /** This guest with its QMP monitor at {@code qmp} (a socket path or host:port). */
+  public GuestTarget withQmp(String qmp) {
+    return new GuestTarget(name, transport, address, qmp);
+  }
+
+  /** Where the QMP monitor is, or null without one. */
+  public SocketAddress qmpAddress() {
+    if (qmp == null) {
+      return null;
+    }
+    if (qmp.contains("/")) {
+      return SocketAddress.domainSocketAddress(qmp);
+    }
+    HostPort hp = parseHostPort(qmp);
+    return SocketAddress.inetSocketAddress(hp.port(), hp.host());
   }
 
   public static GuestTarget unix(String name, String path) {

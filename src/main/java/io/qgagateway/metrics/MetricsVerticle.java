@@ -23,6 +23,7 @@ public final class MetricsVerticle extends VerticleBase {
 
   private final MeterRegistry registry;
   private final LocalGuests guests;
+  private static final List<String> REPLY_MATCHING = List.of("id", "order");
   private final List<Meter> gauges = new ArrayList<>();
 
   public MetricsVerticle(MeterRegistry registry, LocalGuests guests) {
@@ -42,6 +43,13 @@ public final class MetricsVerticle extends VerticleBase {
         .description("commands waiting, all guests of this node").register(registry));
     gauges.add(Gauge.builder("qga.frozen.guests", guests, MetricsVerticle::frozen)
         .description("guests whose filesystems are frozen").register(registry));
+    for (String mode : REPLY_MATCHING) {
+      gauges.add(Gauge.builder("qga.reply.matching.guests", guests, g -> matching(g, mode))
+          .description("guests in sync, by how replies are matched to requests: id (the agent"
+              + " echoes request ids) or order (older agents)")
+          .tag("mode", mode)
+          .register(registry));
+    }
     return Future.succeededFuture();
   }
 
@@ -57,6 +65,16 @@ public final class MetricsVerticle extends VerticleBase {
     int n = 0;
     for (LinkVerticle v : guests.all()) {
       if (v.link() != null && v.link().state() == state) {
+        n++;
+      }
+    }
+    return n;
+  }
+
+  private static double matching(LocalGuests guests, String mode) {
+    int n = 0;
+    for (LinkVerticle v : guests.all()) {
+      if (v.link() != null && mode.equals(v.link().replyMatching())) {
         n++;
       }
     }

@@ -27,17 +27,20 @@ public final class RequestLimits {
   }
 
   /**
-   * Null when the agent reads the request as one object; otherwise what is over, naming the
-   * limit.
-   *
-   * @param arguments    the request's arguments, or null
-   * @param encodedBytes the request's serialized length
+   * Null when the encoded request is small enough; otherwise what is over, naming the limit.
    */
-  public static String problem(JsonObject arguments, int encodedBytes) {
-    if (encodedBytes > MAX_BYTES) {
-      return "request of " + encodedBytes + " bytes is over the " + MAX_BYTES
-          + "-byte limit (the agent's parser takes 64 MiB per request)";
-    }
+  public static String sizeProblem(int encodedBytes) {
+    return encodedBytes <= MAX_BYTES ? null : "request of " + encodedBytes
+        + " bytes is over the " + MAX_BYTES + "-byte limit (the agent's parser takes 64 MiB per"
+        + " request)";
+  }
+
+  /**
+   * Null when the agent's parser reads {@code arguments} (null for none) as part of one object;
+   * otherwise what is over, naming the limit. Stops counting at the first limit crossed, so it
+   * is cheap before anything is encoded.
+   */
+  public static String structureProblem(JsonObject arguments) {
     if (arguments == null || arguments.isEmpty()) {
       return null;
     }

@@ -41,10 +41,12 @@ final class AgentCommands {
     return Collections.unmodifiableSet(ALL.keySet());
   }
 
-  JsonObject info() {
+  /** As qemu-ga: while frozen, what the freeze disabled is listed as not enabled. */
+  JsonObject info(boolean frozen) {
     JsonArray commands = new JsonArray();
     for (AgentCommand c : ALL.values()) {
-      commands.add(new JsonObject().put("name", c.name()).put("enabled", !blocked(c.name()))
+      boolean enabled = !blocked(c.name()) && (!frozen || c.allowedWhenFrozen());
+      commands.add(new JsonObject().put("name", c.name()).put("enabled", enabled)
           .put("success-response", c.successResponse()));
     }
     return new JsonObject().put("version", version).put("supported_commands", commands);
@@ -56,7 +58,7 @@ final class AgentCommands {
     t.frozenOk("guest-sync-delimited", (g, a, c) -> a.getValue("id"), required("id", Type.INT));
     t.frozenOk("guest-sync", (g, a, c) -> a.getValue("id"), required("id", Type.INT));
     t.frozenOk("guest-ping", (g, a, c) -> new JsonObject());
-    t.frozenOk("guest-info", (g, a, c) -> c.info());
+    t.frozenOk("guest-info", (g, a, c) -> c.info(g.frozen()));
     t.frozenOk("guest-fsfreeze-status", (g, a, c) -> g.freezeStatus());
     t.frozenOk("guest-fsfreeze-thaw", (g, a, c) -> g.thaw());
 

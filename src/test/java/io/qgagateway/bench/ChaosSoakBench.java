@@ -49,12 +49,19 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * Faults also hit the {@code guest-info} the link sends after every sync; a lost one holds the
  * guest's queue for {@code link.infoTimeoutMs}, which bounds the recovery time.
  * {@code mvn -B -q test -Pbench -Dtest=ChaosSoakBench [-Dbench.seconds=60] [-Dbench.guests=50]
- * [-Dbench.perGuest=2] [-Dbench.faultRate=0.02] [-Dbench.infoTimeoutMs=3000]}
+ * [-Dbench.perGuest=2] [-Dbench.faultRate=0.02] [-Dbench.infoTimeoutMs=3000]
+ * [-Dbench.probeAfterMs=150]}
  */
 @Tag("bench")
 class ChaosSoakBench {
 
-  enum Fault { DROP, LATE, SLOW, GARBAGE, STRAY_FF, CLOSE, HALF_THEN_CLOSE }
+  /**
+   * DROP is an agent that died holding the request and was restarted (the host socket sees
+   * nothing); SPLIT answers as qemu-ga does a request over its parser's limits (a parse error
+   * without id, then answers to the leftover bytes, one of them another guest's host name);
+   * DUPLICATE sends the reply twice.
+   */
+  enum Fault { DROP, LATE, SLOW, GARBAGE, STRAY_FF, CLOSE, HALF_THEN_CLOSE, SPLIT, DUPLICATE }
 
   private static final long TIMEOUT_MS = 500;
 
@@ -119,6 +126,16 @@ class ChaosSoakBench {
         case CLOSE:
           port.closeConnection();
           return Future.succeededFuture();
+        case SPLIT:
+          port.write(Buffer.buffer("{\"error\":{\"class\":\"GenericError\",\"desc\":"
+              + "\"JSON token count limit exceeded\"}}\n{\"return\":{\"host-name\":\"other\"}}\n"
+              + "{\"return\":{\"host-name\":\"other\"},\"id\":" + random.nextLong(1L << 62)
+              + "}\n"));
+          return Future.succeededFuture();
+        case DUPLICATE:
+          port.write(reply.copy());
+          port.write(reply);
+          return Future.succeededFuture();
         default:
           port.write(reply.getBuffer(0, reply.length() / 2));
           port.closeConnection();
@@ -145,10 +162,14 @@ class ChaosSoakBench {
     // the link's default: a guest-info reply lost right after a sync holds the queue this long
     long infoTimeoutMs = BenchSupport.longProp("bench.infoTimeoutMs",
         LinkOptions.DEFAULTS.infoTimeoutMs());
+    // under the request timeout, so a dropped request is found by the probe behind it
+    long probeAfterMs = BenchSupport.longProp("bench.probeAfterMs", 150);
     BenchSupport.Report report = new BenchSupport.Report("chaos-soak");
     report.format("%d simulated guests (in-process, own Vert.x), %d callers each, %d s, fault "
-            + "rate %.3f per command reply, request timeout %d ms, link.infoTimeoutMs %d, faults %s",
-        guests, perGuest, millis / 1000, rate, TIMEOUT_MS, infoTimeoutMs, List.of(Fault.values()));
+            + "rate %.3f per command reply, request timeout %d ms, link.infoTimeoutMs %d, "
+            + "link.probeAfterMs %d, faults %s",
+        guests, perGuest, millis / 1000, rate, TIMEOUT_MS, infoTimeoutMs, probeAfterMs,
+        List.of(Fault.values()));
     FaultWriter faults = new FaultWriter(rate);
     Vertx agents = BenchSupport.vertx();
     Vertx vertx = BenchSupport.vertx();
@@ -168,7 +189,8 @@ class ChaosSoakBench {
       JsonObject config = BenchSupport.config(null)
           .put("discovery", new JsonArray().add(BenchSupport.discovery(dir)))
           .put("link", new JsonObject().put("syncTimeoutMs", 1000).put("reconnectInitialMs", 50)
-              .put("reconnectMaxMs", 1000).put("infoTimeoutMs", infoTimeoutMs));
+              .put("reconnectMaxMs", 1000).put("infoTimeoutMs", infoTimeoutMs)
+              .put("probeAfterMs", probeAfterMs));
       Gateway gateway = BenchSupport.start(vertx, config, registry);
       faults.enabled.set(false);
       if (BenchSupport.awaitInSync(gateway, guests, 60_000) < 0) {

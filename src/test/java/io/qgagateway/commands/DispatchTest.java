@@ -147,8 +147,12 @@ class DispatchTest {
         .put("arguments", new JsonObject().put("path", "/bin/true")));
     assertEquals(403, e.failureCode());
     assertTrue(e.getMessage().contains("guest-exec"), e.getMessage());
-    assertCode(403, "command", body(GUEST).put("execute", "guest-set-user-password"));
-    assertCode(403, "command", body(GUEST).put("execute", "guest-file-open"));
+    // valid arguments: a passthrough is checked as on the command's own address first (400)
+    assertCode(403, "command", body(GUEST).put("execute", "guest-set-user-password")
+        .put("arguments", new JsonObject().put("username", "root").put("password", "c2VjcmV0")
+            .put("crypted", false)));
+    assertCode(403, "command", body(GUEST).put("execute", "guest-file-open")
+        .put("arguments", new JsonObject().put("path", "/etc/hosts")));
     assertEquals(before, received().size(), received().toString());
     // and what the default set allows passes
     assertEquals(new JsonObject(), h.call("command", body(GUEST).put("execute", "guest-ping"))

@@ -129,6 +129,20 @@ class FreezeTest {
     h.call("get-osinfo", body(GUEST));
   }
 
+  /**
+   * A frozen agent lists most commands as disabled in guest-info. Before, a resync during a
+   * freeze cached that list, and after the thaw get-osinfo was refused locally with 501.
+   */
+  @Test
+  void aResyncDuringAFreezeDoesNotPoisonTheCapabilities() {
+    freeze(0);
+    h.call("sync", body(GUEST));
+    assertEquals(Codes.FROZEN, h.failure("get-osinfo", body(GUEST)).failureCode());
+    h.call("fsfreeze-thaw", body(GUEST));
+    assertTrue(h.call("get-osinfo", body(GUEST)).getJsonObject("return").containsKey("id"));
+    assertTrue(h.call("fstrim", body(GUEST)).containsKey("return"));
+  }
+
   @Test
   void stoppingTheGatewayThawsAFrozenGuest() {
     freeze(600_000);

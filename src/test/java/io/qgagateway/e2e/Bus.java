@@ -1,5 +1,6 @@
 package io.qgagateway.e2e;
 
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
@@ -34,6 +35,22 @@ final class Bus {
     try {
       JsonObject reply = request(vertx, address, body);
       return fail(address + " " + body + " should have failed but replied " + reply);
+    } catch (ReplyException e) {
+      return e;
+    }
+  }
+
+  /** A request whose reply is awaited later (see {@link #failure(Future)}). */
+  static Future<JsonObject> send(Vertx vertx, String address, JsonObject body) {
+    return vertx.eventBus().<JsonObject>request(address, body,
+        new DeliveryOptions().setSendTimeout(SEND_TIMEOUT_MS)).map(Message::body);
+  }
+
+  /** The failure of a sent request that must fail. */
+  static ReplyException failure(Future<JsonObject> reply) throws Exception {
+    try {
+      return fail("should have failed but replied " + reply.await(SEND_TIMEOUT_MS + 5_000,
+          TimeUnit.MILLISECONDS));
     } catch (ReplyException e) {
       return e;
     }

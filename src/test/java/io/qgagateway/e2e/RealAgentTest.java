@@ -135,6 +135,7 @@ class RealAgentTest {
     assertEquals("unix", host.getString("transport"));
     assertEquals(AGENT.fixture().agent().socket().toString(), host.getString("address"));
     assertEquals(false, host.getBoolean("frozen"));
+    assertEquals("id", host.getString("replyMatching"), "qemu-ga 7.2 echoes request ids");
     assertEquals(ok("agent.info").getJsonObject("return").getString("version"),
         host.getJsonObject("agent").getString("version"));
     assertTrue(host.getJsonObject("agent").getJsonArray("commands").contains("guest-ping"),

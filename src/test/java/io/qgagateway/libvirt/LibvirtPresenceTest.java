@@ -108,7 +108,7 @@ class LibvirtPresenceTest {
   void theLibvirtSectionIsParsedStrictly() {
     GatewayConfig c = config(new JsonObject().put("libvirt", new JsonObject()
         .put("enabled", "auto").put("uri", "qemu:///system").put("workers", 4)
-        .put("stateWaitMs", 1000).put("keepStoppedMs", 0)));
+        .put("keepStoppedMs", 0)));
     assertEquals(LibvirtOptions.Mode.AUTO, c.libvirt().enabled());
     assertEquals(4, c.libvirt().workers());
     assertEquals(LibvirtOptions.Mode.TRUE, config(new JsonObject().put("libvirt",
@@ -150,9 +150,10 @@ class LibvirtPresenceTest {
     assertEquals(504, LibvirtFailures.of(new HypervisorException(86, 10,
         "Guest agent is not responding: Guest agent not available for now"), "vm", 1000)
         .failureCode());
-    assertEquals(501, LibvirtFailures.of(new HypervisorException(84, 10,
-        "Operation not supported: Domain does not have suspend support"), "vm", 1000)
-        .failureCode());
+    var unsupported = LibvirtFailures.of(new HypervisorException(84, 10,
+        "Operation not supported: Domain does not have suspend support"), "vm", 1000);
+    assertEquals(501, unsupported.failureCode());
+    assertEquals("Unsupported", unsupported.agentClass());
     var disabled = LibvirtFailures.of(new HypervisorException(1, 10, "internal error: unable to "
         + "execute QEMU agent command 'guest-exec': Command guest-exec has been disabled"), "vm",
         1000);

@@ -38,6 +38,10 @@ class GuestLinkFaultTest {
   @TempDir
   Path dir;
 
+  /** FAST with probes after 200 ms. */
+  private static final LinkOptions PROBING = new LinkOptions(64 * 1024, 8, 300, 2, 50, 400, 150,
+      2000, 200);
+
   private Vertx vertx;
   private FaultyAgent agent;
   private LinkHarness h;
@@ -94,6 +98,39 @@ class GuestLinkFaultTest {
     assertTrue(System.nanoTime() - start >= TIMEOUT * 1_000_000 * 9 / 10, "failed too early");
     h.assertSyncs(402);
     assertTrue(h.resyncs.contains(ResyncReason.TIMEOUT), h.resyncs.toString());
+  }
+
+  /** With probes on, a request the agent dropped fails at the first probe, not the deadline. */
+  @Test
+  void aDroppedRequestFailsAtTheProbeNotTheDeadline() {
+    h.stop();
+    h = new LinkHarness(vertx, GuestTarget.unix("vm-faulty", socket), PROBING).startReady();
+    agent.next(1, Fault.HANG);
+    long start = System.nanoTime();
+    assertFails(h.sync(451, 5_000), Codes.NOT_CONNECTED, "dropped guest-sync");
+    long ms = (System.nanoTime() - start) / 1_000_000;
+    assertTrue(ms < 1_000, "failed after " + ms + " ms, not at the 5 s deadline");
+    h.assertSyncs(452);
+  }
+
+  /** An agent that split a request answers several times; none of it reaches a caller. */
+  @Test
+  void aSplitRequestsManyAnswersGoToNobody() {
+    h.startReady();
+    agent.next(1, Fault.SPLIT_REQUEST);
+    assertFails(h.sync(461, TIMEOUT), Codes.AGENT_ERROR, "token count limit");
+    h.assertSyncs(462);
+    h.assertSyncs(463);
+    assertTrue(h.resyncs.contains(ResyncReason.PROTOCOL_ERROR), h.resyncs.toString());
+  }
+
+  @Test
+  void aDuplicateReplyIsDroppedAndTheLinkResyncs() {
+    h.startReady();
+    agent.next(1, Fault.DUPLICATE_REPLY);
+    h.assertSyncs(471);
+    h.assertSyncs(472);
+    assertTrue(h.discarded(DiscardKind.STALE_REPLY) >= 1, "the second copy was dropped");
   }
 
   @Test

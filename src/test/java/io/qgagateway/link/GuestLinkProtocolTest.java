@@ -353,6 +353,12 @@ class GuestLinkProtocolTest {
   }
 
   @Test
+  void withoutAHypervisorViewWakeUpIsUnsupported() {
+    ready();
+    assertEquals(Codes.UNSUPPORTED, code(link.wakeup(Deadline.in(1000))));
+  }
+
+  @Test
   void stopFailsEverythingWithNotConnected() {
     ready();
     Future<JsonObject> a = ping(3000);

@@ -47,14 +47,16 @@ class LinkSoakTest {
   private static final long TIMEOUT_MS = 200;
   /** The contract: every request gets its reply within its timeout plus a small margin. */
   private static final long MARGIN_MS = 1000;
-  private static final LinkOptions OPTIONS = new LinkOptions(64 * 1024, 16, 150, 2, 20, 200, 100, 2000, 0);
+  // probes after 50 ms: a request the agent dropped (HANG) fails before its deadline
+  private static final LinkOptions OPTIONS =
+      new LinkOptions(64 * 1024, 16, 150, 2, 20, 200, 100, 2000, 50);
   /** Chance of a fault per request; {@code -Dsoak.faultRate=0} measures the clean path. */
   private static final double FAULT_RATE = Double.parseDouble(System.getProperty("soak.faultRate", "0.02"));
   /** Percent of requests that are guest-shutdown (no success response). */
   private static final int SHUTDOWN_PERCENT = Integer.getInteger("soak.shutdownPercent", 1);
   private static final Fault[] FAULTS = {Fault.BYTE_AT_A_TIME, Fault.GARBAGE_BEFORE,
       Fault.GARBAGE_INSIDE, Fault.HANG, Fault.LATE, Fault.OVERSIZED, Fault.CLOSE_MID_REPLY,
-      Fault.STALE_BEFORE_SYNC, Fault.SILENT};
+      Fault.STALE_BEFORE_SYNC, Fault.SILENT, Fault.SPLIT_REQUEST, Fault.DUPLICATE_REPLY};
 
   @TempDir
   Path dir;

@@ -168,6 +168,8 @@ class MetricsScrapeTest {
     assertEquals(0, s.value("qga_discarded_total", "kind", "garbage"));
     assertEquals(0, s.value("qga_discarded_total", "kind", "oversized"));
     assertEquals(2, s.value("qga_guests", "state", "ready"));
+    assertEquals(2, s.value("qga_reply_matching_guests", "mode", "id"));
+    assertEquals(0, s.value("qga_reply_matching_guests", "mode", "order"));
     assertEquals(0, s.value("qga_guests", "state", "disconnected"));
     assertEquals(0, s.value("qga_queue_depth"));
     assertEquals(0, s.value("qga_frozen_guests"));
@@ -256,6 +258,8 @@ class MetricsScrapeTest {
       assertTrue(labels.containsKey("guest"), "every command series has a guest: " + labels);
     }
     assertEquals(2, s.value("qga_guests", "state", "ready"));
+    assertEquals(2, s.value("qga_reply_matching_guests", "mode", "id"));
+    assertEquals(0, s.value("qga_reply_matching_guests", "mode", "order"));
   }
 
   /** A parsed Prometheus text exposition. */

@@ -32,7 +32,10 @@ public final class FaultyAgent implements ReplyWriter {
     GARBAGE_BEFORE,
     /** Bytes that are not JSON in the middle of the reply. */
     GARBAGE_INSIDE,
-    /** No reply to this request; later ones are answered. */
+    /**
+     * No reply to this request; later ones are answered: an agent that died holding the request
+     * and was restarted (inside a guest, the host socket sees nothing of it).
+     */
     HANG,
     /** The reply after {@link #lateDelayMs}; later requests wait, as behind a slow command. */
     LATE,
@@ -45,7 +48,15 @@ public final class FaultyAgent implements ReplyWriter {
     /** The reply, and a stale return plus a stale delimited sync queued for the next sync. */
     STALE_BEFORE_SYNC,
     /** For a command without success response: an error instead of silence. */
-    ERROR_FOR_NO_RESPONSE
+    ERROR_FOR_NO_RESPONSE,
+    /**
+     * What qemu-ga does with a request over its parser's limits: a parse error without id, then
+     * answers to the leftover bytes as if they were requests (an error, and another command's
+     * return), and never the request's own reply.
+     */
+    SPLIT_REQUEST,
+    /** The reply twice. */
+    DUPLICATE_REPLY
   }
 
   // no 0xFF, no braces or quotes: it breaks JSON wherever it lands without changing framing
@@ -187,6 +198,11 @@ public final class FaultyAgent implements ReplyWriter {
         return Future.succeededFuture();
       case LATE:
         return later(port, delay, reply);
+      case SPLIT_REQUEST:
+        port.write(Buffer.buffer("{\"error\":{\"class\":\"GenericError\",\"desc\":\"JSON token"
+            + " count limit exceeded\"}}\n{\"error\":{\"class\":\"GenericError\",\"desc\":\"JSON"
+            + " parse error, invalid keyword\"}}\n{\"return\":{\"host-name\":\"not-yours\"}}\n"));
+        return Future.succeededFuture();
       case CLOSE_MID_REPLY:
         if (reply != null) {
           port.write(reply.getBuffer(0, reply.length() / 2));
@@ -204,6 +220,10 @@ public final class FaultyAgent implements ReplyWriter {
         return byteByByte(port, reply, 0);
       case GARBAGE_BEFORE:
         port.write(GARBAGE.copy());
+        port.write(reply);
+        return Future.succeededFuture();
+      case DUPLICATE_REPLY:
+        port.write(reply.copy());
         port.write(reply);
         return Future.succeededFuture();
       case GARBAGE_INSIDE:

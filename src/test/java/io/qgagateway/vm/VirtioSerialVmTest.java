@@ -22,20 +22,15 @@ import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
-import java.nio.channels.SelectionKey;
-import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.Arrays;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import java.util.regex.Matcher;
@@ -49,10 +44,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The gateway against a real qemu-ga inside a tiny VM booted under QEMU TCG, over the real
- * virtio-serial path (the VM's chardev socket). On demand only ({@code @Tag("vm")}, excluded by
- * default): it needs the guest that {@code .ci/vm/build-guest.sh} builds, and QEMU. The guest
- * directory is {@code -Dqga.vm.dir} (default {@code target/vm}); the script is run when it lacks
- * the kernel or the initrd.
+ * virtio-serial path (the VM's chardev socket). The real-VM tier ({@code @Tag("vm")}; see
+ * {@link GuestVm} for the guest and README.md for how it runs).
  *
  * <p>The order matters: before the gateway starts, a raw client leaves requests behind whose
  * replies virtio-serial delivers to the next client (the gateway's first sync must drop them);
@@ -64,14 +57,13 @@ import static org.junit.jupiter.api.Assertions.fail;
 class VirtioSerialVmTest {
 
   private static final String GUEST = "vm";
-  private static final Duration BOOT = Duration.ofSeconds(120);
   /** Requests the raw client sends and abandons before the gateway connects. */
   private static final int STALE_REQUESTS = 20;
 
   @TempDir
   static Path dir;
 
-  private static Process qemu;
+  private static GuestVm vm;
   private static Vertx vertx;
   private static GatewayHarness harness;
   private static SimpleMeterRegistry registry;
@@ -81,34 +73,12 @@ class VirtioSerialVmTest {
   @BeforeAll
   @Timeout(value = 15, unit = TimeUnit.MINUTES) // the first run may install QEMU and a kernel
   static void boot() throws Exception {
-    Path guestDir = Path.of(System.getProperty("qga.vm.dir", "target/vm")).toAbsolutePath();
-    ensureGuest(guestDir);
-    Path socket = dir.resolve(GUEST + ".sock");
-    List<String> command = List.of("qemu-system-x86_64",
-        "-machine", "q35,accel=tcg", "-m", "256", "-nographic", "-no-reboot", "-nic", "none",
-        "-kernel", guestDir.resolve("vmlinuz").toString(),
-        "-initrd", guestDir.resolve("initrd.cpio.gz").toString(),
-        "-append", "console=ttyS0 quiet panic=-1",
-        "-device", "virtio-serial-pci",
-        "-chardev", "socket,id=qga0,path=" + socket + ",server=on,wait=off",
-        "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0");
-    long started = System.nanoTime();
-    try {
-      qemu = new ProcessBuilder(command).redirectErrorStream(true)
-          .redirectOutput(dir.resolve("console.log").toFile()).start();
-    } catch (IOException e) {
-      fail("cannot run qemu-system-x86_64 (.ci/vm/build-guest.sh installs it, as root)", e);
-    }
-    GatewayHarness.waitFor("QEMU's chardev socket", () -> Files.exists(socket) || !qemu.isAlive(),
-        Duration.ofSeconds(30));
-    assertTrue(qemu.isAlive(), () -> "QEMU exited: " + console());
-
-    awaitAgent(socket);
+    vm = GuestVm.boot(dir, GUEST);
     System.out.printf("VirtioSerialVmTest: qemu-ga in the VM answered %d ms after QEMU started%n",
-        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+        vm.bootMillis);
 
-    rawPingMicros = rawPings(socket, 2_000);
-    abandonRequests(socket);
+    rawPingMicros = rawPings(vm.socket(), 2_000);
+    abandonRequests(vm.socket());
 
     vertx = TestVertx.create();
     harness = new GatewayHarness(vertx, dir);
@@ -127,51 +97,10 @@ class VirtioSerialVmTest {
         vertx.close().await(10, TimeUnit.SECONDS);
       }
     } finally {
-      if (qemu != null && qemu.isAlive()) {
-        qemu.destroy();
-        if (!qemu.waitFor(10, TimeUnit.SECONDS)) {
-          qemu.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
-        }
+      if (vm != null) {
+        vm.close();
       }
     }
-  }
-
-  /** Builds the guest with the script when the directory lacks it; fails saying how otherwise. */
-  private static void ensureGuest(Path guestDir) throws Exception {
-    if (Files.isRegularFile(guestDir.resolve("vmlinuz"))
-        && Files.isRegularFile(guestDir.resolve("initrd.cpio.gz"))) {
-      return;
-    }
-    Path script = Path.of(".ci/vm/build-guest.sh").toAbsolutePath();
-    Path log = Files.createTempFile("build-guest", ".log");
-    Process p = new ProcessBuilder("bash", script.toString(), guestDir.toString())
-        .redirectErrorStream(true).redirectOutput(log.toFile()).start();
-    if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0) {
-      p.destroyForcibly();
-      fail("no guest in " + guestDir + " and " + script + " " + guestDir + " failed (run it as "
-          + "root to install QEMU and a kernel):\n" + Files.readString(log));
-    }
-  }
-
-  /**
-   * Waits until qemu-ga in the guest answers a guest-sync-delimited. A probe abandoned while
-   * the guest boots is answered to the next probe, so each probe scans for its own id.
-   */
-  private static void awaitAgent(Path socket) throws Exception {
-    long deadline = System.nanoTime() + BOOT.toNanos();
-    for (int id = 1000; System.nanoTime() < deadline; id++) {
-      assertTrue(qemu.isAlive(), () -> "QEMU exited while booting: " + console());
-      try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
-        ch.connect(UnixDomainSocketAddress.of(socket));
-        write(ch, "\u00ff{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":" + id + "}}");
-        String expected = "{\"return\": " + id + "}";
-        String seen = readUntil(ch, expected, 2_000);
-        if (seen.contains(expected)) {
-          return;
-        }
-      }
-    }
-    fail("qemu-ga in the VM did not answer within " + BOOT + "; console:\n" + console());
   }
 
   /** Sequential guest-ping round trips of a blocking raw client (after a warm-up), sorted. */
@@ -182,7 +111,7 @@ class VirtioSerialVmTest {
       ByteBuffer in = ByteBuffer.allocate(4096);
       for (int i = -200; i < n; i++) {
         long t = System.nanoTime();
-        write(ch, "{\"execute\":\"guest-ping\"}");
+        GuestVm.write(ch, "{\"execute\":\"guest-ping\"}");
         in.clear();
         do {
           if (ch.read(in) < 0) {
@@ -207,53 +136,12 @@ class VirtioSerialVmTest {
     }
     try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
       ch.connect(UnixDomainSocketAddress.of(socket));
-      write(ch, requests.toString());
+      GuestVm.write(ch, requests.toString());
     }
-  }
-
-  private static void write(SocketChannel ch, String text) throws IOException {
-    // ISO-8859-1 keeps U+00FF a single 0xFF byte
-    ByteBuffer buffer = ByteBuffer.wrap(text.getBytes(StandardCharsets.ISO_8859_1));
-    while (buffer.hasRemaining()) {
-      ch.write(buffer);
-    }
-  }
-
-  /** Reads until {@code expected} was seen, EOF or {@code timeoutMs}; returns what it read. */
-  private static String readUntil(SocketChannel ch, String expected, long timeoutMs)
-      throws IOException {
-    ch.configureBlocking(false);
-    ByteArrayOutputStream read = new ByteArrayOutputStream();
-    ByteBuffer buffer = ByteBuffer.allocate(64 * 1024);
-    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
-    try (Selector selector = Selector.open()) {
-      ch.register(selector, SelectionKey.OP_READ);
-      while (System.nanoTime() < deadline) {
-        long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
-        if (left <= 0 || selector.select(left) == 0) {
-          continue;
-        }
-        selector.selectedKeys().clear();
-        buffer.clear();
-        int n = ch.read(buffer);
-        if (n < 0) {
-          break;
-        }
-        read.write(buffer.array(), 0, n);
-        if (read.toString(StandardCharsets.ISO_8859_1).contains(expected)) {
-          break;
-        }
-      }
-    }
-    return read.toString(StandardCharsets.ISO_8859_1);
   }
 
   private static String console() {
-    try {
-      return Files.readString(dir.resolve("console.log"), StandardCharsets.ISO_8859_1);
-    } catch (IOException e) {
-      return "(no console log: " + e + ")";
-    }
+    return vm.console();
   }
 
   private static double counted(String name, String kind) {
@@ -396,6 +284,7 @@ class VirtioSerialVmTest {
   @Order(100)
   void shutdownPowersTheVmOff() throws Exception {
     assertEquals(new JsonObject().put("sent", true), call("shutdown"));
+    Process qemu = vm.process();
     assertTrue(qemu.waitFor(60, TimeUnit.SECONDS), () -> "the VM did not power off; console:\n"
         + console());
     assertEquals(0, qemu.exitValue(), VirtioSerialVmTest::console);
