@@ -329,9 +329,15 @@ public final class LibvirtHost extends VerticleBase {
 
   private void onAgent(String uuid, boolean agentConnected) {
     DomainView v = domains.get(uuid);
-    if (v != null) {
-      update(v.withAgent(agentConnected));
+    if (v == null) {
+      return;
     }
+    if (agentConnected && v.agentConnected()) {
+      // QEMU reports at most one VSERPORT_CHANGE a second per port and keeps the last: a
+      // "connected" without the "disconnected" before it is an agent that restarted meanwhile
+      update(v.withAgent(false));
+    }
+    update(domains.get(uuid).withAgent(agentConnected));
   }
 
   private void onReboot(String uuid) {

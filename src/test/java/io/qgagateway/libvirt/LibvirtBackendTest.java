@@ -173,6 +173,20 @@ class LibvirtBackendTest {
   }
 
   @Test
+  void aConnectedEventWithoutTheDisconnectedOneIsARestart() {
+    Domain d = libvirt.add("vm-a", DomainState.RUNNING, FakeHypervisor.pong());
+    start();
+    h.awaitReady("vm-a");
+    int infos = (int) d.commands.stream().filter("guest-info"::equals).count();
+    libvirt.agent(d, true);
+    waitFor("info read again", () -> d.commands.stream().filter("guest-info"::equals).count()
+        > infos);
+    h.awaitReady("vm-a");
+    assertEquals(List.of("connected", "resynced", "disconnected", "connected", "resynced"),
+        h.eventTypes("vm-a"));
+  }
+
+  @Test
   void libvirtsErrorsBecomeTheContractsCodes() {
     FakeHypervisor.Agent agent = (json, timeout) -> {
       String command = new JsonObject(json).getString("execute");

@@ -1,0 +1,276 @@
+package io.qgagateway.libvirt;
+
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.qgagateway.Gateway;
+import io.qgagateway.api.Addresses;
+import io.qgagateway.config.GatewayConfig;
+import io.qgagateway.http.Health;
+import io.qgagateway.testing.TestVertx;
+import io.vertx.core.Vertx;
+import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * docs/BENCHMARKS.md, "libvirt": sequential guest-ping to one TCG domain through libvirt, the
+ * gateway (event bus and HTTP) against python-libvirt's {@code qemuAgentCommand} in a loop, in
+ * alternating rounds on the same domain; plus how fast the gateway notices an agent restart and
+ * answers a guest that is paused or suspended. Run by .ci/libvirt/bench (not a timed test).
+ */
+@Tag("bench")
+@Tag("libvirt")
+class LibvirtLatencyBench {
+
+  static final String NAME = "qga-bench-" + ProcessHandle.current().pid();
+  static final int COUNT = Integer.getInteger("bench.count", 5000);
+  static final int WARMUP = Integer.getInteger("bench.warmup", 1000);
+  static final int ROUNDS = Integer.getInteger("bench.rounds", 3);
+
+  final List<String> report = new ArrayList<>();
+
+  @Test
+  void latencyThroughLibvirt() throws Exception {
+    String guest = System.getProperty("qga.libvirt.guest");
+    Path template = Path.of(System.getProperty("basedir", ".")).resolve(
+        ".ci/libvirt/domain.xml.in");
+    Path work = Files.createTempDirectory("qga-libvirt-bench");
+    Path xml = work.resolve("domain.xml");
+    Files.writeString(xml, Files.readString(template).replace("@NAME@", NAME)
+        .replace("@GUEST@", Path.of(guest).toAbsolutePath().toString())
+        .replace("@LOG@", work.resolve("console.log").toString()));
+    LibvirtTierTest.virsh("define", xml.toString());
+    LibvirtTierTest.virsh("start", NAME);
+    Vertx vertx = TestVertx.create();
+    Gateway gateway = null;
+    try {
+      List<JsonObject> events = new CopyOnWriteArrayList<>();
+      vertx.eventBus().<JsonObject>consumer(Addresses.EVENTS, m -> {
+        if (NAME.equals(m.body().getString("guest"))) {
+          events.add(m.body().copy().put("at", System.nanoTime()));
+        }
+      }).completion().await(10, TimeUnit.SECONDS);
+      JsonObject config = new JsonObject()
+          .put("node", new JsonObject().put("name", "libvirt-bench"))
+          .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
+          .put("libvirt", new JsonObject().put("enabled", true))
+          .put("policy", new JsonObject().put("allow", new JsonArray().add("guest-exec")));
+      gateway = Gateway.start(vertx, GatewayConfig.parse(config), new SimpleMeterRegistry(),
+          new Health(false)).await(60, TimeUnit.SECONDS);
+      int port = gateway.httpPort();
+      waitReady(vertx, 90_000);
+
+      JnaHypervisor direct = new JnaHypervisor("qemu:///system");
+      direct.open();
+      String uuid = direct.activeDomains().stream().filter(d -> d.name().equals(NAME))
+          .findFirst().orElseThrow().uuid();
+      java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+      java.net.http.HttpRequest ping = java.net.http.HttpRequest.newBuilder(
+              java.net.URI.create("http://127.0.0.1:" + port + "/v1/guests/" + NAME
+                  + "/commands/ping")).POST(java.net.http.HttpRequest.BodyPublishers.ofString(
+                      "{}")).build();
+      JsonObject busPing = new JsonObject().put("guest", NAME);
+      DeliveryOptions opts = new DeliveryOptions().setSendTimeout(10_000);
+
+      line("libvirt latency: sequential guest-ping to one TCG domain (" + NAME + "), "
+          + COUNT + " per run after " + WARMUP + " warm-up, " + ROUNDS + " alternating rounds");
+      line(String.format(Locale.ROOT, "%-44s %8s %8s %8s %8s %8s", "client", "p50 ms",
+          "p90 ms", "p99 ms", "max ms", "ops/s"));
+      for (int round = 1; round <= ROUNDS; round++) {
+        line(python());
+        line(stats("gateway, event bus agent.ping", () -> {
+          long t0 = System.nanoTime();
+          try {
+            vertx.eventBus().<JsonObject>request(Addresses.publicAddress("ping"), busPing, opts)
+                .map(Message::body).await(10, TimeUnit.SECONDS);
+          } catch (Exception e) {
+            throw new IllegalStateException(e);
+          }
+          return System.nanoTime() - t0;
+        }));
+        line(stats("gateway, HTTP POST .../commands/ping", () -> {
+          long t0 = System.nanoTime();
+          try {
+            var r = http.send(ping, java.net.http.HttpResponse.BodyHandlers.ofString());
+            if (r.statusCode() != 200) {
+              throw new IllegalStateException(r.body());
+            }
+          } catch (Exception e) {
+            throw new IllegalStateException(e);
+          }
+          return System.nanoTime() - t0;
+        }));
+        line(stats("JNA binding alone (JnaHypervisor.agentCommand)", () -> {
+          long t0 = System.nanoTime();
+          try {
+            direct.agentCommand(uuid, "{\"execute\":\"guest-ping\"}", 5);
+          } catch (HypervisorException e) {
+            throw new IllegalStateException(e);
+          }
+          return System.nanoTime() - t0;
+        }));
+      }
+      direct.close();
+
+      // a guest that cannot take commands: answered from libvirt's view, at once
+      LibvirtTierTest.virsh("suspend", NAME);
+      waitState(vertx, s -> !"ready".equals(s), 10_000);
+      line(stats503(vertx, "paused domain: 503 over the event bus", 500));
+      LibvirtTierTest.virsh("resume", NAME);
+      waitReady(vertx, 30_000);
+
+      // agent restarts: from guest-exec's reply (the kill runs right after) to the event
+      long[] noticed = new long[5];
+      for (int i = 0; i < noticed.length; i++) {
+        // QEMU reports a port change at most once a second: leave it a clean second
+        Thread.sleep(1500);
+        int before = events.size();
+        long t0 = System.nanoTime();
+        vertx.eventBus().<JsonObject>request(Addresses.publicAddress("exec"),
+            new JsonObject().put("guest", NAME).put("arguments", new JsonObject()
+                .put("path", "/bin/sh").put("arg", new JsonArray().add("-c")
+                    .add("kill -KILL $(pidof qemu-ga)"))), opts).await(10, TimeUnit.SECONDS);
+        long replied = System.nanoTime();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        JsonObject disconnected = null;
+        while (disconnected == null && System.nanoTime() < deadline) {
+          for (int j = before; j < events.size(); j++) {
+            if ("disconnected".equals(events.get(j).getString("type"))) {
+              disconnected = events.get(j);
+            }
+          }
+          Thread.sleep(5);
+        }
+        if (disconnected == null) {
+          fail("no disconnected event after killing the agent");
+        }
+        noticed[i] = TimeUnit.NANOSECONDS.toMillis(disconnected.getLong("at") - replied);
+        waitReady(vertx, 30_000);
+        report.add("  (exec round trip " + TimeUnit.NANOSECONDS.toMillis(replied - t0) + " ms)");
+      }
+      line("agent restart (kill -KILL qemu-ga) noticed, ms after guest-exec replied: "
+          + Arrays.toString(noticed));
+
+      LibvirtTierTest.virsh("qemu-agent-command", NAME, "{\"execute\":\"guest-ping\"}");
+      JsonObject suspended = vertx.eventBus().<JsonObject>request(
+          Addresses.publicAddress("suspend-ram"), new JsonObject().put("guest", NAME), opts)
+          .map(Message::body).await(20, TimeUnit.SECONDS);
+      assertEquals("suspended", suspended.getString("reached"));
+      line(stats503(vertx, "suspended domain: 503 over the event bus", 500));
+      JsonObject woken = vertx.eventBus().<JsonObject>request(
+          Addresses.publicAddress("wakeup"), new JsonObject().put("guest", NAME), opts)
+          .map(Message::body).await(20, TimeUnit.SECONDS);
+      line("wake-up reply: " + woken.encode());
+    } finally {
+      if (gateway != null) {
+        gateway.stop().await(30, TimeUnit.SECONDS);
+      }
+      vertx.close().await(30, TimeUnit.SECONDS);
+      LibvirtTierTest.virshQuiet("destroy", NAME);
+      LibvirtTierTest.virshQuiet("undefine", NAME);
+      String out = String.join("\n", report) + "\n";
+      String file = System.getProperty("bench.out");
+      if (file != null) {
+        Files.writeString(Path.of(file), out);
+      }
+    }
+  }
+
+  private void line(String s) {
+    System.out.println(s);
+    report.add(s);
+  }
+
+  private String python() throws Exception {
+    Process p = new ProcessBuilder("/usr/bin/python3", Path.of(System.getProperty("basedir",
+        ".")).resolve(".ci/libvirt/pyping.py").toString(), NAME, String.valueOf(COUNT),
+        String.valueOf(WARMUP)).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+    p.waitFor(5, TimeUnit.MINUTES);
+    JsonObject r = new JsonObject(out.substring(out.lastIndexOf('{')));
+    return String.format(Locale.ROOT, "%-44s %8.3f %8.3f %8.3f %8.2f %8.0f",
+        "python-libvirt qemuAgentCommand", r.getDouble("p50"), r.getDouble("p90"),
+        r.getDouble("p99"), r.getDouble("max"), r.getDouble("ops"));
+  }
+
+  private static String stats(String what, LongSupplier call) {
+    for (int i = 0; i < WARMUP; i++) {
+      call.getAsLong();
+    }
+    long[] samples = new long[COUNT];
+    long start = System.nanoTime();
+    for (int i = 0; i < COUNT; i++) {
+      samples[i] = call.getAsLong();
+    }
+    double seconds = (System.nanoTime() - start) / 1e9;
+    Arrays.sort(samples);
+    return String.format(Locale.ROOT, "%-44s %8.3f %8.3f %8.3f %8.2f %8.0f", what,
+        pct(samples, 0.5), pct(samples, 0.9), pct(samples, 0.99),
+        samples[samples.length - 1] / 1e6, COUNT / seconds);
+  }
+
+  private static double pct(long[] sorted, double p) {
+    return sorted[Math.min(sorted.length - 1, (int) (sorted.length * p))] / 1e6;
+  }
+
+  private static String stats503(Vertx vertx, String what, int n) throws Exception {
+    long[] samples = new long[n];
+    JsonObject body = new JsonObject().put("guest", NAME).put("timeoutMs", 10_000);
+    for (int i = 0; i < n; i++) {
+      long t0 = System.nanoTime();
+      try {
+        vertx.eventBus().request(Addresses.publicAddress("ping"), body)
+            .await(15, TimeUnit.SECONDS);
+        fail("expected 503");
+      } catch (ReplyException e) {
+        assertEquals(503, e.failureCode(), e.getMessage());
+      }
+      samples[i] = System.nanoTime() - t0;
+    }
+    Arrays.sort(samples);
+    return String.format(Locale.ROOT, "%-44s %8.3f %8.3f %8.3f %8.2f", what, pct(samples, 0.5),
+        pct(samples, 0.9), pct(samples, 0.99), samples[n - 1] / 1e6);
+  }
+
+  private static String state(Vertx vertx) {
+    try {
+      JsonObject r = vertx.eventBus().<JsonObject>request(Addresses.GUESTS,
+          new JsonObject().put("guest", NAME)).map(Message::body).await(10, TimeUnit.SECONDS);
+      return r.getJsonArray("guests").getJsonObject(0).getString("state");
+    } catch (Exception e) {
+      return "absent";
+    }
+  }
+
+  private static void waitReady(Vertx vertx, long ms) throws InterruptedException {
+    waitState(vertx, "ready"::equals, ms);
+  }
+
+  private static void waitState(Vertx vertx, java.util.function.Predicate<String> ok, long ms)
+      throws InterruptedException {
+    long deadline = System.currentTimeMillis() + ms;
+    while (!ok.test(state(vertx))) {
+      if (System.currentTimeMillis() > deadline) {
+        fail("guest " + NAME + " not in the expected state within " + ms + " ms");
+      }
+      Thread.sleep(50);
+    }
+  }
+}
