@@ -205,9 +205,8 @@ class GatewayConfigTest {
     assertTrue(c.cluster().kubernetes());
     assertEquals("0.0.0.0", c.http().host());
     assertFalse(c.metrics().guestLabel());
-    assertEquals(1, c.discovery().size());
-    assertTrue(c.discovery().get(0).pattern()
-        .matcher("domain-12-db-1/org.qemu.guest_agent.0").matches());
+    assertEquals(List.of(), c.discovery());
+    assertEquals(io.qgagateway.libvirt.LibvirtOptions.Mode.TRUE, c.libvirt().enabled());
   }
 
   @Test

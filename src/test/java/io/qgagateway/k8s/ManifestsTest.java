@@ -202,6 +202,48 @@ public class ManifestsTest {
   }
 
   @Test
+  void theDirectSocketOverlaySwapsLibvirtsSocketForTheAgentsDirectory() {
+    Path overlay = K8S.resolve("overlays/direct-socket");
+    JsonNode ok = yaml(overlay.resolve("kustomization.yaml"));
+    assertEquals("../../base", ok.path("resources").get(0).asText());
+    Set<String> patched = new TreeSet<>();
+    ok.path("patches").forEach(p -> patched.add(p.path("path").asText()));
+    try (Stream<Path> files = Files.list(overlay)) {
+      assertEquals(patched, files.map(p -> p.getFileName().toString())
+          .filter(n -> !n.equals("kustomization.yaml"))
+          .collect(Collectors.toCollection(TreeSet::new)), "every overlay file is used");
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    JsonNode ds = yaml(overlay.resolve("daemonset-direct.yaml"));
+    assertEquals(daemonSet().getMetadata().getName(), ds.path("metadata").path("name").asText());
+    JsonNode pod = ds.path("spec").path("template").path("spec");
+    JsonNode volumes = pod.path("volumes");
+    assertEquals("libvirt-run", volumes.get(0).path("name").asText());
+    assertEquals("delete", volumes.get(0).path("$patch").asText());
+    String dir = volumes.get(1).path("hostPath").path("path").asText();
+    JsonNode mounts = pod.path("containers").get(0).path("volumeMounts");
+    assertEquals("/run/libvirt", mounts.get(0).path("mountPath").asText());
+    assertEquals("delete", mounts.get(0).path("$patch").asText());
+    assertEquals(dir, mounts.get(1).path("mountPath").asText());
+
+    ConfigMap cm = K8S_SERIALIZATION.unmarshal(yaml(overlay.resolve("configmap-direct.yaml"))
+        .toString(), ConfigMap.class);
+    assertEquals(load("configmap.yaml", ConfigMap.class).getMetadata().getName(),
+        cm.getMetadata().getName());
+    JsonNode config;
+    try {
+      config = YAML.readTree(cm.getData().get(CONFIG_KEY));
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    assertEquals("false", config.path("libvirt").path("enabled").asText());
+    assertEquals(dir, config.path("discovery").get(0).path("directory").asText());
+    assertFalse(dir.startsWith("/var/lib/libvirt") || dir.startsWith("/run/libvirt"),
+        "never libvirt's channel directory");
+  }
+
+  @Test
   void probesUseTheHealthEndpointsOnTheHttpPortThatTheServiceTargets() {
     Container c = gateway();
     ContainerPort http = port(c, "http");
@@ -276,13 +318,16 @@ public class ManifestsTest {
     assertEquals(List.of("ALL"), sc.getCapabilities().getDrop());
     assertTrue(sc.getCapabilities().getAdd() == null || sc.getCapabilities().getAdd().isEmpty());
 
-    // exactly one host path: the discovery directory of the config, at the same path
-    String channelDir = config().path("discovery").get(0).path("directory").asText();
+    // exactly one host path: libvirtd's socket directory, at the same path, and the config
+    // reaches the domains through libvirt, never through sockets libvirt owns
+    assertEquals("true", config().path("libvirt").path("enabled").asText());
+    assertEquals("qemu:///system", config().path("libvirt").path("uri").asText());
+    assertTrue(config().path("discovery").isEmpty(), "no discovery on libvirt hosts");
     List<Volume> hostPaths = pod.getVolumes().stream().filter(v -> v.getHostPath() != null).toList();
     assertEquals(1, hostPaths.size());
-    assertEquals(channelDir, hostPaths.get(0).getHostPath().getPath());
+    assertEquals("/run/libvirt", hostPaths.get(0).getHostPath().getPath());
     assertEquals("Directory", hostPaths.get(0).getHostPath().getType());
-    assertEquals(channelDir, mount(c, hostPaths.get(0).getName()).getMountPath());
+    assertEquals("/run/libvirt", mount(c, hostPaths.get(0).getName()).getMountPath());
 
     Volume tmp = pod.getVolumes().stream().filter(v -> v.getEmptyDir() != null).findFirst()
         .orElseThrow();
