@@ -636,14 +636,18 @@ public final class GuestLink implements AgentChannel {
   }
 
   private void onAgentPort(boolean open) {
+    boolean sawClose = agentPortClosed;
     agentPortClosed = !open;
-    if (open) {
+    if (open && sawClose) {
       if (syncHeld && phase == LinkPhase.SYNCING) {
         startSync(ResyncReason.CONNECT);
       }
       return;
     }
-    String why = "the agent of " + name() + " closed its port (it stopped or restarted)";
+    // QEMU sends at most one VSERPORT_CHANGE a second per port and keeps only the last: an
+    // "open" without the "close" before it is an agent that restarted within that second
+    String why = open ? "the agent of " + name() + " restarted (its port closed and reopened)"
+        : "the agent of " + name() + " closed its port (it stopped or restarted)";
     failQueue(Failures.of(Codes.NOT_CONNECTED, why));
     Command c = inFlight;
     if (phase == LinkPhase.AWAITING_EVIDENCE) {

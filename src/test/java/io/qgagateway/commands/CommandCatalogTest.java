@@ -34,7 +34,7 @@ class CommandCatalogTest {
       "guest-network-get-route", "guest-get-load");
 
   private static final List<String> OPERATIONS =
-      List.of("run", "file-get", "file-put", "command", "sync", "guests");
+      List.of("run", "file-get", "file-put", "command", "sync", "wakeup", "guests");
 
   private CommandSpec spec(String name) {
     return catalog.byName(name).orElseThrow();
@@ -110,7 +110,7 @@ class CommandCatalogTest {
         "guest-suspend-disk", "guest-suspend-ram", "guest-suspend-hybrid", "guest-set-vcpus",
         "guest-set-user-password", "guest-set-memory-blocks", "guest-exec",
         "guest-ssh-add-authorized-keys", "guest-ssh-remove-authorized-keys",
-        "run", "file-put", "command"), mutating);
+        "run", "file-put", "command", "wakeup"), mutating);
   }
 
   @Test
