@@ -100,6 +100,7 @@ public final class GuestLink implements AgentChannel {
   // the hypervisor's view, where the guest's QMP monitor is configured
   private QmpMonitor monitor;
   private boolean agentPortClosed;
+  private String lastRunState;
   // a sync is due but waits for the guest to run and its agent to open its port
   private boolean syncHeld;
 
@@ -607,6 +608,8 @@ public final class GuestLink implements AgentChannel {
   }
 
   private void onRunState(String state) {
+    String previous = lastRunState;
+    lastRunState = state;
     boolean running = "running".equals(state);
     Command c = inFlight;
     if (phase == LinkPhase.AWAITING_EVIDENCE && c != null && c.reaches != null
@@ -619,7 +622,7 @@ public final class GuestLink implements AgentChannel {
       // woken, resumed: the agent's stream may hold anything; sync before the next command
       if (syncHeld && phase == LinkPhase.SYNCING) {
         startSync(syncReason);
-      } else if (phase.ready()) {
+      } else if (phase.ready() && previous != null) {
         startSync(ResyncReason.CONNECT);
       }
       return;
