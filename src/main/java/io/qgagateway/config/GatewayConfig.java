@@ -217,6 +217,7 @@ public record GatewayConfig(
     String socket = g.string("socket", null);
     String tcp = g.string("tcp", null);
     String qmp = g.string("qmp", null);
+    long releaseIdleMs = g.number("releaseIdleMs", 0, 0, DAY_MS);
     g.finish();
     if (name == null) {
       throw new ConfigException(g.key("name") + ": required");
@@ -236,6 +237,7 @@ public record GatewayConfig(
       throw new ConfigException(g.key("tcp") + ": " + e.getMessage());
     }
     try {
+      target = target.sharedAfterIdle(releaseIdleMs);
       return qmp == null ? target : target.withQmp(qmp);
     } catch (IllegalArgumentException e) {
       throw new ConfigException(g.key("qmp") + ": " + e.getMessage()

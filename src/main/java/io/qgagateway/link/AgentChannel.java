@@ -67,6 +67,14 @@ public interface AgentChannel {
         "no hypervisor view of guest " + name() + " to wake it: give the guest its qmp socket");
   }
 
+  /**
+   * Whether the channel let go of the agent's socket after an idle period so that other tools
+   * get their turn (a guest shared politely); the next command reconnects. Any thread.
+   */
+  default boolean released() {
+    return false;
+  }
+
   void start();
 
   /** Fails what waits and closes the channel for good. */

@@ -61,7 +61,8 @@ public final class GuestLink implements AgentChannel {
   // syncs pipelined behind commands, oldest first
   private final ArrayDeque<Probe> probes = new ArrayDeque<>();
 
-  private LinkPhase phase = LinkPhase.DISCONNECTED;
+  // read by released() from any thread
+  private volatile LinkPhase phase = LinkPhase.DISCONNECTED;
   private LinkDriver.Wire wire;
   private long reconnectTimer = -1;
 
@@ -88,6 +89,7 @@ public final class GuestLink implements AgentChannel {
   private long probeTimer = -1;
   private long probeDelayMs;
   private long evidenceTimer = -1;
+  private long idleTimer = -1;
   // a reply that belongs to nobody was seen: resync before writing anything else
   private boolean dirty;
 
@@ -532,6 +534,10 @@ public final class GuestLink implements AgentChannel {
   // ---- commands ---------------------------------------------------------------------------------
 
   private void pump() {
+    if (phase == LinkPhase.RELEASED && !queue.isEmpty()) {
+      connect();
+      return;
+    }
     if (phase != LinkPhase.IDLE || wire == null) {
       return;
     }
@@ -546,6 +552,7 @@ public final class GuestLink implements AgentChannel {
     }
     queued = queue.size();
     if (p == null) {
+      armIdleRelease();
       return;
     }
     if (p instanceof SyncRequest s) {
@@ -574,6 +581,32 @@ public final class GuestLink implements AgentChannel {
       long window = c.reaches != null ? left : Math.min(options.noResponseGraceMs(), left);
       evidenceTimer = driver.setTimer(window, this::onEvidenceWindowEnd);
     }
+  }
+
+  /** Shared politely: release the socket when nothing was asked for a while. */
+  private void armIdleRelease() {
+    if (target.releaseIdleMs() > 0) {
+      cancelTimer(idleTimer);
+      idleTimer = driver.setTimer(target.releaseIdleMs(), this::onIdle);
+    }
+  }
+
+  @Override
+  public boolean released() {
+    return phase == LinkPhase.RELEASED;
+  }
+
+  private void onIdle() {
+    idleTimer = -1;
+    LinkDriver.Wire w = wire;
+    if (phase != LinkPhase.IDLE || !queue.isEmpty() || w == null) {
+      return;
+    }
+    wire = null;
+    probes.clear();
+    matching = null;
+    setPhase(LinkPhase.RELEASED);
+    w.close();
   }
 
   private void scheduleProbe() {
@@ -892,8 +925,10 @@ public final class GuestLink implements AgentChannel {
     }
   }
 
-  /** The timers of one phase: sync, probe, evidence. Probes written stay expected. */
+  /** The timers of one phase: sync, probe, evidence, idle. Probes written stay expected. */
   private void cancelTimers() {
+    cancelTimer(idleTimer);
+    idleTimer = -1;
     cancelTimer(syncTimer);
     cancelTimer(probeTimer);
     cancelTimer(evidenceTimer);
