@@ -249,6 +249,7 @@ public record GatewayConfig(
     String socket = g.string("socket", null);
     String tcp = g.string("tcp", null);
     String qmp = g.string("qmp", null);
+    long releaseIdleMs = g.number("releaseIdleMs", 0, 0, DAY_MS);
     g.finish();
     if (name == null) {
       throw new ConfigException(g.key("name") + ": required");
@@ -268,6 +269,7 @@ public record GatewayConfig(
       throw new ConfigException(g.key("tcp") + ": " + e.getMessage());
     }
     try {
+      target = target.sharedAfterIdle(releaseIdleMs);
       return qmp == null ? target : target.withQmp(qmp);
     } catch (IllegalArgumentException e) {
       throw new ConfigException(g.key("qmp") + ": " + e.getMessage()

@@ -82,6 +82,7 @@ public final class LocalGuests {
         .put("address", link.target().address())
         .put("state", link.state().label())
         .put("runState", link.runState())
+        .put("released", link.released())
         .put("since", link.since().toString())
         .put("agent", agent)
         .put("replyMatching", link.replyMatching())

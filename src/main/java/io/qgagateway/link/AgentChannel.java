@@ -80,6 +80,14 @@ public interface AgentChannel {
         + " to wake it: give the guest its qmp socket, or serve it through libvirt");
   }
 
+  /**
+   * Whether the channel let go of the agent's socket after an idle period so that other tools
+   * get their turn (a guest shared politely); the next command reconnects. Any thread.
+   */
+  default boolean released() {
+    return false;
+  }
+
   void start();
 
   /** Fails what waits and closes the channel for good. */

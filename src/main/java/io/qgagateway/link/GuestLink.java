@@ -57,11 +57,12 @@ public final class GuestLink implements AgentChannel {
   private final FrameDecoder decoder;
   private final Backoff backoff;
   private final LinkDriver.WireListener wireListener = new WireEvents();
-  private final ArrayDeque<Pending> queue = new ArrayDeque<>();
+  private final ArrayDeque<LinkRequest> queue = new ArrayDeque<>();
   // syncs pipelined behind commands, oldest first
-  private final ArrayDeque<Probe> probes = new ArrayDeque<>();
+  private final ArrayDeque<LinkRequest.Probe> probes = new ArrayDeque<>();
 
-  private LinkPhase phase = LinkPhase.DISCONNECTED;
+  // read by released() from any thread
+  private volatile LinkPhase phase = LinkPhase.DISCONNECTED;
   private LinkDriver.Wire wire;
   private long reconnectTimer = -1;
 
@@ -80,14 +81,15 @@ public final class GuestLink implements AgentChannel {
   private int syncAttempts;
   private long syncTimer = -1;
   private boolean idMemberRejected;
-  private SyncRequest manualSync;
+  private LinkRequest.Sync manualSync;
   private boolean delimiterSeen;
 
   // AWAITING_REPLY, AWAITING_EVIDENCE
-  private Command inFlight;
+  private LinkRequest.Command inFlight;
   private long probeTimer = -1;
   private long probeDelayMs;
   private long evidenceTimer = -1;
+  private long idleTimer = -1;
   // a reply that belongs to nobody was seen: resync before writing anything else
   private boolean dirty;
 
@@ -98,8 +100,7 @@ public final class GuestLink implements AgentChannel {
   private RefreshListener refreshListener = status -> { };
 
   // the hypervisor's view, where the guest's QMP monitor is configured
-  private QmpMonitor monitor;
-  private boolean agentPortClosed;
+  private HypervisorView view;
   // a sync is due but waits for the guest to run and its agent to open its port
   private boolean syncHeld;
 
@@ -115,18 +116,6 @@ public final class GuestLink implements AgentChannel {
     this.observer = observer;
     this.decoder = new FrameDecoder(options.maxReplyBytes(), new DecoderListener());
     this.backoff = new Backoff(options.reconnectInitialMs(), options.reconnectMaxMs());
-  }
-
-  /** How replies are matched to requests on the current connection. */
-  public enum ReplyMatching {
-    /** The agent echoes request ids: a reply must carry the id of the command in flight. */
-    ID,
-    /** It does not (old agents): the next reply after a write is that command's. */
-    ORDER;
-
-    public String label() {
-      return this == ID ? "id" : "order";
-    }
   }
 
   @Override
@@ -177,8 +166,8 @@ public final class GuestLink implements AgentChannel {
 
   @Override
   public void start() {
-    if (monitor != null) {
-      monitor.start();
+    if (view != null) {
+      view.monitor().start();
     }
     connect();
   }
@@ -189,7 +178,7 @@ public final class GuestLink implements AgentChannel {
    * shutdown and suspend are answered once QEMU shows the state reached.
    */
   public void watch(QmpMonitor qmp) {
-    this.monitor = qmp;
+    this.view = new HypervisorView(name(), qmp);
   }
 
   /** What the monitor reports, on the link's context. */
@@ -209,24 +198,12 @@ public final class GuestLink implements AgentChannel {
 
   @Override
   public String runState() {
-    return monitor == null ? null : monitor.runState();
+    return view == null ? null : view.runState();
   }
 
   @Override
   public Future<JsonObject> wakeup(Deadline deadline) {
-    if (monitor == null) {
-      return AgentChannel.super.wakeup(deadline);
-    }
-    String state = monitor.runState();
-    if (!"suspended".equals(state)) {
-      return Failures.fail(Codes.BAD_REQUEST, "guest " + name() + " is " + state
-          + ", not suspended");
-    }
-    return monitor.wakeup()
-        .<JsonObject>transform(ar -> ar.succeeded()
-            ? Future.succeededFuture(new JsonObject().put("return", new JsonObject()
-                .put("state", "woken")))
-            : Failures.fail(Codes.AGENT_ERROR, "system_wakeup failed: " + ar.cause().getMessage()));
+    return view == null ? AgentChannel.super.wakeup(deadline) : view.wakeup();
   }
 
   @Override
@@ -249,7 +226,7 @@ public final class GuestLink implements AgentChannel {
     if (w != null) {
       w.close();
     }
-    Future<Void> qmpClosed = monitor == null ? Future.succeededFuture() : monitor.stop();
+    Future<Void> qmpClosed = view == null ? Future.succeededFuture() : view.monitor().stop();
     return qmpClosed.transform(ar -> driver.close());
   }
 
@@ -260,11 +237,9 @@ public final class GuestLink implements AgentChannel {
     if (unavailable != null) {
       return Failures.fail(Codes.NOT_CONNECTED, unavailable);
     }
-    if (monitor != null && !monitor.wakeupSupported()
-        && (SUSPEND_RAM.equals(command) || SUSPEND_HYBRID.equals(command))) {
-      return Future.failedFuture(Failures.agent(Codes.UNSUPPORTED, "Unsupported",
-          "QEMU cannot wake guest " + name() + " from suspend (wakeup-suspend-support is false):"
-          + " it would stay suspended"));
+    GatewayFailure refused = view == null ? null : view.refusal(command);
+    if (refused != null) {
+      return Future.failedFuture(refused);
     }
     String tooBig = RequestLimits.structureProblem(arguments);
     Buffer frame = tooBig == null ? AgentRequests.command(command, arguments) : null;
@@ -274,41 +249,16 @@ public final class GuestLink implements AgentChannel {
     if (tooBig != null) {
       return Future.failedFuture(Failures.of(Codes.BAD_REQUEST, command + ": " + tooBig));
     }
-    Command c = new Command(command, frame, successResponse, deadline);
-    if (monitor != null && !successResponse) {
-      c.reaches = reaches(command, arguments);
+    LinkRequest.Command c = new LinkRequest.Command(command, frame, successResponse, deadline);
+    if (view != null && !successResponse) {
+      c.reaches = HypervisorView.reaches(command, arguments);
     }
     return enqueue(c);
   }
 
-  private static final String SUSPEND_RAM = "guest-suspend-ram";
-  private static final String SUSPEND_HYBRID = "guest-suspend-hybrid";
-
-  /** The run states that show a command without success reply carried out; null: none. */
-  private static java.util.Set<String> reaches(String command, JsonObject arguments) {
-    return switch (command) {
-      case SUSPEND_RAM, SUSPEND_HYBRID -> java.util.Set.of("suspended");
-      // a hibernated guest powers off
-      case "guest-suspend-disk" -> java.util.Set.of("shutdown", QmpMonitor.GONE);
-      case "guest-shutdown" -> arguments != null && "reboot".equals(arguments.getValue("mode"))
-          ? null : java.util.Set.of("shutdown", QmpMonitor.GONE);
-      default -> null;
-    };
-  }
-
   /** Why the guest cannot take a command now, from the hypervisor's view; null when it can. */
   private String unavailable() {
-    if (monitor == null) {
-      return null;
-    }
-    String state = monitor.runState();
-    if (state != null && !"running".equals(state)) {
-      return "guest " + name() + " is " + state;
-    }
-    if (agentPortClosed) {
-      return "the agent of " + name() + " is not connected (its virtio-serial port is closed)";
-    }
-    return null;
+    return view == null ? null : view.unavailable();
   }
 
   @Override
@@ -317,7 +267,7 @@ public final class GuestLink implements AgentChannel {
     if (unavailable != null) {
       return Failures.fail(Codes.NOT_CONNECTED, unavailable);
     }
-    return enqueue(new SyncRequest(deadline));
+    return enqueue(new LinkRequest.Sync(deadline));
   }
 
   @Override
@@ -333,9 +283,9 @@ public final class GuestLink implements AgentChannel {
     if (phase == LinkPhase.CLOSED) {
       return;
     }
-    Command status = new Command(FREEZE_STATUS, AgentRequests.command(FREEZE_STATUS, null), true,
+    LinkRequest.Command status = new LinkRequest.Command(FREEZE_STATUS, AgentRequests.command(FREEZE_STATUS, null), true,
         Deadline.in(options.infoTimeoutMs()));
-    Command info = new Command(GUEST_INFO, AgentRequests.command(GUEST_INFO, null), true,
+    LinkRequest.Command info = new LinkRequest.Command(GUEST_INFO, AgentRequests.command(GUEST_INFO, null), true,
         Deadline.in(options.infoTimeoutMs()));
     if (first) {
       queue.addFirst(info);
@@ -360,7 +310,7 @@ public final class GuestLink implements AgentChannel {
     pump();
   }
 
-  private Future<JsonObject> enqueue(Pending p) {
+  private Future<JsonObject> enqueue(LinkRequest p) {
     if (phase == LinkPhase.CLOSED) {
       return Failures.fail(Codes.NOT_CONNECTED, "the guest link was closed");
     }
@@ -421,7 +371,7 @@ public final class GuestLink implements AgentChannel {
     // the phase first: completing a request runs its callbacks, which may queue the next
     LinkPhase was = phase;
     setPhase(LinkPhase.DISCONNECTED);
-    Command c = inFlight;
+    LinkRequest.Command c = inFlight;
     if (c != null && was == LinkPhase.AWAITING_EVIDENCE) {
       // shutdown: QEMU exits when the VM powers off and no error came before: carried out
       finish(c, c.reaches == null ? SENT
@@ -520,7 +470,7 @@ public final class GuestLink implements AgentChannel {
     // capabilities and freeze state go first after every sync, so checks see this agent's
     refresh(true);
     if (manualSync != null) {
-      SyncRequest p = manualSync;
+      LinkRequest.Sync p = manualSync;
       manualSync = null;
       finish(p, new JsonObject().put("return", new JsonObject().put("rttMicros", nanos / 1000)));
     } else {
@@ -531,6 +481,10 @@ public final class GuestLink implements AgentChannel {
   // ---- commands ---------------------------------------------------------------------------------
 
   private void pump() {
+    if (phase == LinkPhase.RELEASED && !queue.isEmpty()) {
+      connect();
+      return;
+    }
     if (phase != LinkPhase.IDLE || wire == null) {
       return;
     }
@@ -539,20 +493,21 @@ public final class GuestLink implements AgentChannel {
       startSync(ResyncReason.PROTOCOL_ERROR);
       return;
     }
-    Pending p = queue.pollFirst();
-    while (p != null && p.promise.future().isComplete()) {
+    LinkRequest p = queue.pollFirst();
+    while (p != null && p.done()) {
       p = queue.pollFirst();
     }
     queued = queue.size();
     if (p == null) {
+      armIdleRelease();
       return;
     }
-    if (p instanceof SyncRequest s) {
+    if (p instanceof LinkRequest.Sync s) {
       manualSync = s;
       startSync(ResyncReason.MANUAL);
       return;
     }
-    Command c = (Command) p;
+    LinkRequest.Command c = (LinkRequest.Command) p;
     inFlight = c;
     c.writtenNanos = driver.nanoTime();
     if (matching == ReplyMatching.ID) {
@@ -575,6 +530,32 @@ public final class GuestLink implements AgentChannel {
     }
   }
 
+  /** Shared politely: release the socket when nothing was asked for a while. */
+  private void armIdleRelease() {
+    if (target.releaseIdleMs() > 0) {
+      cancelTimer(idleTimer);
+      idleTimer = driver.setTimer(target.releaseIdleMs(), this::onIdle);
+    }
+  }
+
+  @Override
+  public boolean released() {
+    return phase == LinkPhase.RELEASED;
+  }
+
+  private void onIdle() {
+    idleTimer = -1;
+    LinkDriver.Wire w = wire;
+    if (phase != LinkPhase.IDLE || !queue.isEmpty() || w == null) {
+      return;
+    }
+    wire = null;
+    probes.clear();
+    matching = null;
+    setPhase(LinkPhase.RELEASED);
+    w.close();
+  }
+
   private void scheduleProbe() {
     if (probeDelayMs > 0) {
       probeTimer = driver.setTimer(probeDelayMs, () -> {
@@ -589,16 +570,16 @@ public final class GuestLink implements AgentChannel {
   }
 
   private void writeProbe() {
-    Probe probe = new Probe(randomId(), inFlight);
+    LinkRequest.Probe probe = new LinkRequest.Probe(randomId(), inFlight);
     probes.addLast(probe);
-    wire.write(AgentRequests.probe(probe.id));
+    wire.write(AgentRequests.probe(probe.id()));
   }
 
   /** No error, no EOF, no answer to the sync behind it: the guest went down or to sleep. */
   private void onEvidenceWindowEnd() {
     evidenceTimer = -1;
     if (phase == LinkPhase.AWAITING_EVIDENCE) {
-      Command c = inFlight;
+      LinkRequest.Command c = inFlight;
       startSync(ResyncReason.AFTER_NO_RESPONSE);
       finish(c, c.reaches == null ? SENT : Failures.of(Codes.TIMEOUT, c.command + " was sent,"
           + " but guest " + name() + " did not reach " + String.join(" or ", c.reaches)
@@ -607,8 +588,9 @@ public final class GuestLink implements AgentChannel {
   }
 
   private void onRunState(String state) {
-    boolean running = "running".equals(state);
-    Command c = inFlight;
+    String previous = view.runStateChanged(state);
+    boolean running = HypervisorView.running(state);
+    LinkRequest.Command c = inFlight;
     if (phase == LinkPhase.AWAITING_EVIDENCE && c != null && c.reaches != null
         && c.reaches.contains(state)) {
       startSync(ResyncReason.AFTER_NO_RESPONSE);
@@ -619,16 +601,14 @@ public final class GuestLink implements AgentChannel {
       // woken, resumed: the agent's stream may hold anything; sync before the next command
       if (syncHeld && phase == LinkPhase.SYNCING) {
         startSync(syncReason);
-      } else if (phase.ready()) {
+      } else if (phase.ready() && previous != null) {
         startSync(ResyncReason.CONNECT);
       }
       return;
     }
     String why = "guest " + name() + " is " + state;
     failQueue(Failures.of(Codes.NOT_CONNECTED, why));
-    boolean gone = "shutdown".equals(state) || QmpMonitor.GONE.equals(state)
-        || state.contains("error") || "guest-panicked".equals(state);
-    if (gone && c != null && phase != LinkPhase.AWAITING_EVIDENCE) {
+    if (HypervisorView.gone(state) && c != null && phase != LinkPhase.AWAITING_EVIDENCE) {
       lastError = why;
       startSync(ResyncReason.TIMEOUT);
       finish(c, Failures.of(Codes.NOT_CONNECTED, why));
@@ -636,16 +616,19 @@ public final class GuestLink implements AgentChannel {
   }
 
   private void onAgentPort(boolean open) {
-    agentPortClosed = !open;
-    if (open) {
+    boolean sawClose = view.agentPortChanged(open);
+    if (open && sawClose) {
       if (syncHeld && phase == LinkPhase.SYNCING) {
         startSync(ResyncReason.CONNECT);
       }
       return;
     }
-    String why = "the agent of " + name() + " closed its port (it stopped or restarted)";
+    // QEMU sends at most one VSERPORT_CHANGE a second per port and keeps only the last: an
+    // "open" without the "close" before it is an agent that restarted within that second
+    String why = open ? "the agent of " + name() + " restarted (its port closed and reopened)"
+        : "the agent of " + name() + " closed its port (it stopped or restarted)";
     failQueue(Failures.of(Codes.NOT_CONNECTED, why));
-    Command c = inFlight;
+    LinkRequest.Command c = inFlight;
     if (phase == LinkPhase.AWAITING_EVIDENCE) {
       // shutdown and hibernation close the port on the way down: the run state decides
       return;
@@ -659,10 +642,10 @@ public final class GuestLink implements AgentChannel {
 
   /** A delimited return outside a full sync: the answer to a probe. */
   private void onProbeAnswer(JsonObject object) {
-    Probe probe = null;
+    LinkRequest.Probe probe = null;
     if (object.getValue("return") instanceof Number n) {
-      for (Probe p : probes) {
-        if (p.id == n.longValue()) {
+      for (LinkRequest.Probe p : probes) {
+        if (p.id() == n.longValue()) {
           probe = p;
           break;
         }
@@ -677,8 +660,8 @@ public final class GuestLink implements AgentChannel {
     while (probes.pollFirst() != probe) {
       // dropped
     }
-    Command c = inFlight;
-    if (c == null || probe.command != c) {
+    LinkRequest.Command c = inFlight;
+    if (c == null || probe.command() != c) {
       return;
     }
     if (phase == LinkPhase.AWAITING_EVIDENCE && c.reaches != null) {
@@ -701,7 +684,7 @@ public final class GuestLink implements AgentChannel {
   }
 
   private void onReply(JsonObject object) {
-    Command c = inFlight;
+    LinkRequest.Command c = inFlight;
     AgentReply reply = AgentReply.of(object);
     if (c == null) {
       observer.discarded(this, reply != null && reply.isError()
@@ -745,7 +728,7 @@ public final class GuestLink implements AgentChannel {
     }
   }
 
-  private void parseError(Command c, AgentError error) {
+  private void parseError(LinkRequest.Command c, AgentError error) {
     lastError = "the agent could not parse " + c.command + ": " + error.desc();
     startSync(ResyncReason.PROTOCOL_ERROR);
     finish(c, Failures.agent(Codes.AGENT_ERROR, error.errorClass(), error.desc()));
@@ -760,7 +743,7 @@ public final class GuestLink implements AgentChannel {
 
   private void protocolError(String detail) {
     lastError = "protocol error: " + detail;
-    Command c = inFlight;
+    LinkRequest.Command c = inFlight;
     startSync(ResyncReason.PROTOCOL_ERROR);
     if (c != null) {
       finish(c, Failures.of(Codes.AGENT_ERROR, "ProtocolError: " + detail));
@@ -788,17 +771,17 @@ public final class GuestLink implements AgentChannel {
   private void onDeadlineTimer() {
     deadlineTimer = -1;
     long now = driver.nanoTime();
-    List<Pending> due = new ArrayList<>();
-    for (Pending p : waiting()) {
+    List<LinkRequest> due = new ArrayList<>();
+    for (LinkRequest p : waiting()) {
       if (p.deadline.endNanos() - now <= 0) {
         due.add(p);
       }
     }
     due.forEach(this::expire);
-    List<Pending> left = waiting();
+    List<LinkRequest> left = waiting();
     if (!left.isEmpty()) {
       long earliest = left.get(0).deadline.endNanos();
-      for (Pending p : left) {
+      for (LinkRequest p : left) {
         earliest = p.deadline.endNanos() - earliest < 0 ? p.deadline.endNanos() : earliest;
       }
       armDeadline(earliest);
@@ -806,8 +789,8 @@ public final class GuestLink implements AgentChannel {
   }
 
   /** Every request not completed yet: in flight, a manual sync, the queue. */
-  private List<Pending> waiting() {
-    List<Pending> out = new ArrayList<>(queue.size() + 2);
+  private List<LinkRequest> waiting() {
+    List<LinkRequest> out = new ArrayList<>(queue.size() + 2);
     if (inFlight != null) {
       out.add(inFlight);
     }
@@ -815,12 +798,12 @@ public final class GuestLink implements AgentChannel {
       out.add(manualSync);
     }
     out.addAll(queue);
-    out.removeIf(p -> p.promise.future().isComplete());
+    out.removeIf(p -> p.done());
     return out;
   }
 
-  private void expire(Pending p) {
-    if (p.promise.future().isComplete()) {
+  private void expire(LinkRequest p) {
+    if (p.done()) {
       return;
     }
     long timeoutMs = p.deadline.timeoutMs();
@@ -852,7 +835,7 @@ public final class GuestLink implements AgentChannel {
    * Completes a request. Its handlers run right here and may queue (and so write) the next
    * command: callers that resync must enter SYNCING before calling this.
    */
-  private void finish(Pending p, Object outcome) {
+  private void finish(LinkRequest p, Object outcome) {
     if (p == inFlight) {
       inFlight = null;
     }
@@ -865,8 +848,8 @@ public final class GuestLink implements AgentChannel {
   }
 
   private void failQueue(Throwable failure) {
-    for (Iterator<Pending> it = queue.iterator(); it.hasNext(); ) {
-      Pending p = it.next();
+    for (Iterator<LinkRequest> it = queue.iterator(); it.hasNext(); ) {
+      LinkRequest p = it.next();
       it.remove();
       p.promise.tryFail(failure);
     }
@@ -885,8 +868,10 @@ public final class GuestLink implements AgentChannel {
     }
   }
 
-  /** The timers of one phase: sync, probe, evidence. Probes written stay expected. */
+  /** The timers of one phase: sync, probe, evidence, idle. Probes written stay expected. */
   private void cancelTimers() {
+    cancelTimer(idleTimer);
+    idleTimer = -1;
     cancelTimer(syncTimer);
     cancelTimer(probeTimer);
     cancelTimer(evidenceTimer);
@@ -953,43 +938,5 @@ public final class GuestLink implements AgentChannel {
         protocolError(detail);
       }
     }
-  }
-
-  /** A request waiting for the link: a command, or a sync asked for by a caller. */
-  private abstract static sealed class Pending permits Command, SyncRequest {
-    final Deadline deadline;
-    final Promise<JsonObject> promise = Promise.promise();
-
-    Pending(Deadline deadline) {
-      this.deadline = deadline;
-    }
-  }
-
-  private static final class Command extends Pending {
-    final String command;
-    final Buffer frame;
-    final boolean successResponse;
-    // the id it was written with in ID mode
-    long id = -1;
-    long writtenNanos;
-    // with the hypervisor's view: the run states that show it carried out
-    java.util.Set<String> reaches;
-
-    Command(String command, Buffer frame, boolean successResponse, Deadline deadline) {
-      super(deadline);
-      this.command = command;
-      this.frame = frame;
-      this.successResponse = successResponse;
-    }
-  }
-
-  private static final class SyncRequest extends Pending {
-    SyncRequest(Deadline deadline) {
-      super(deadline);
-    }
-  }
-
-  /** A sync pipelined behind {@code command}. */
-  private record Probe(long id, Command command) {
   }
 }

@@ -6,13 +6,15 @@ import java.util.Objects;
 import java.util.regex.Pattern;
 
 /**
-/**
  * A guest and where its agent is: a Unix socket path or a TCP host:port the gateway connects to
  * itself (for a QEMU started without libvirt, optionally with where its QMP monitor is: {@code
  * qmp}, a Unix socket path or host:port, which gives the gateway the hypervisor's view), or a
  * libvirt domain ({@code URI#UUID}) whose agent channel libvirt owns and lends per call.
+ * {@code releaseIdleMs}: after that long without commands an idle socket is released for other
+ * clients (0: never).
  */
-public record GuestTarget(String name, Transport transport, String address, String qmp) {
+public record GuestTarget(String name, Transport transport, String address, String qmp,
+                          long releaseIdleMs) {
 
   public enum Transport {
     UNIX("unix"), TCP("tcp"), LIBVIRT("libvirt");
@@ -48,10 +50,13 @@ public record GuestTarget(String name, Transport transport, String address, Stri
   }
 
   public GuestTarget(String name, Transport transport, String address) {
-    this(name, transport, address, null);
+    this(name, transport, address, null, 0);
   }
 
   public GuestTarget {
+    if (releaseIdleMs < 0) {
+      throw new IllegalArgumentException("releaseIdleMs must not be negative");
+    }
     Objects.requireNonNull(name, "name");
     Objects.requireNonNull(transport, "transport");
     Objects.requireNonNull(address, "address");
@@ -68,7 +73,15 @@ public record GuestTarget(String name, Transport transport, String address, Stri
 
   /** This guest with its QMP monitor at {@code qmp} (a socket path or host:port). */
   public GuestTarget withQmp(String qmp) {
-    return new GuestTarget(name, transport, address, qmp);
+    return new GuestTarget(name, transport, address, qmp, releaseIdleMs);
+  }
+
+  /**
+   * This guest shared politely: the socket is released after {@code ms} without commands, so
+   * other tools that connect for one command get their turn; 0 keeps it.
+   */
+  public GuestTarget sharedAfterIdle(long ms) {
+    return new GuestTarget(name, transport, address, qmp, ms);
   }
 
   /** Where the QMP monitor is, or null without one. */

@@ -20,6 +20,11 @@ enum LinkPhase {
    * means the guest went down or to sleep.
    */
   AWAITING_EVIDENCE(LinkState.READY),
+  /**
+   * Shared politely: the socket was released after an idle period so other clients get their
+   * turn; the next command reconnects (and so resyncs). Commands are accepted: {@code ready}.
+   */
+  RELEASED(LinkState.READY),
   /** Stopped for good. */
   CLOSED(LinkState.DISCONNECTED);
 

@@ -110,7 +110,7 @@ class CommandCatalogTest {
         "guest-suspend-disk", "guest-suspend-ram", "guest-suspend-hybrid", "guest-set-vcpus",
         "guest-set-user-password", "guest-set-memory-blocks", "guest-exec",
         "guest-ssh-add-authorized-keys", "guest-ssh-remove-authorized-keys",
-        "run", "wakeup", "file-put", "command"), mutating);
+        "run", "file-put", "command", "wakeup"), mutating);
   }
 
   @Test

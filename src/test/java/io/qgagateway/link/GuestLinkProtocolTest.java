@@ -359,6 +359,30 @@ class GuestLinkProtocolTest {
   }
 
   @Test
+  void aSharedLinkReleasesTheSocketWhenIdleAndReconnectsAndResyncsForTheNextCommand() {
+    link = new GuestLink(driver, GuestTarget.unix("vm", "/nowhere").sharedAfterIdle(500), OPTIONS,
+        LinkObserver.NONE);
+    ready();
+    FakeWire first = wire;
+    driver.advance(499);
+    assertFalse(first.closed);
+    driver.advance(1);
+    assertTrue(first.closed, "released after 500 ms idle");
+    assertTrue(link.released());
+    assertEquals(LinkState.READY, link.state(), "still takes commands");
+    assertEquals(1, driver.connects);
+    Future<JsonObject> r = ping(3000);
+    assertEquals(2, driver.connects, "a command reconnects");
+    wire = driver.accept();
+    answerSync(true);
+    answerLast("\"thawed\"");
+    answerLast(INFO.encode());
+    answerLast("{}");
+    assertTrue(r.succeeded());
+    assertFalse(link.released());
+  }
+
+  @Test
   void stopFailsEverythingWithNotConnected() {
     ready();
     Future<JsonObject> a = ping(3000);

@@ -90,6 +90,20 @@ class HypervisorViewTest {
     h.call("ping", body(GUEST));
   }
 
+  /** QEMU throttles VSERPORT_CHANGE to one a second per port, keeping the last event. */
+  @Test
+  void aReopenWhoseCloseQemuMergedAwayIsARestartToo() {
+    agent.next(1, Fault.HANG);
+    Future<JsonObject> held = h.request("get-osinfo", body(GUEST).put("timeoutMs", 10_000));
+    waitFor("request written", () -> received().contains("guest-get-osinfo"));
+    qmp.agentPort(true);
+    ReplyException e = GatewayHarness.failureOf(held);
+    assertEquals(Codes.NOT_CONNECTED, e.failureCode(), e.getMessage());
+    assertTrue(e.getMessage().contains("restarted"), e.getMessage());
+    waitFor("in sync again", () -> h.link(GUEST).state() == LinkState.READY);
+    h.call("ping", body(GUEST));
+  }
+
   @Test
   void aShutDownGuestIsAnsweredAtOnce() {
     qmp.state("shutdown", "SHUTDOWN");

@@ -77,20 +77,30 @@ final class GuestVm implements AutoCloseable {
    * looks for guest {@code name}); returns once its qemu-ga answers.
    */
   static GuestVm boot(Path dir, String name) throws Exception {
+    return boot(dir, name, List.of());
+  }
+
+  /**
+   * As {@link #boot(Path, String)}, with {@code extra} QEMU arguments. Every guest has its QMP
+   * monitor at {@link #qmpSocket} and its agent port the device id {@value #AGENT_PORT_ID}.
+   */
+  static GuestVm boot(Path dir, String name, List<String> extra) throws Exception {
     Path guestDir = guestDir();
     ensureGuest(guestDir);
     Path socket = dir.resolve(name + ".sock");
     Path disk = dir.resolve(name + "-data.ext4");
     Files.copy(guestDir.resolve("data.ext4"), disk, StandardCopyOption.REPLACE_EXISTING);
-    List<String> command = List.of("qemu-system-x86_64",
+    List<String> command = new java.util.ArrayList<>(List.of("qemu-system-x86_64",
         "-machine", "q35,accel=tcg", "-m", "256", "-nographic", "-no-reboot", "-nic", "none",
         "-kernel", guestDir.resolve("vmlinuz").toString(),
         "-initrd", guestDir.resolve("initrd.cpio.gz").toString(),
         "-append", "console=ttyS0 quiet panic=-1",
         "-device", "virtio-serial-pci",
         "-chardev", "socket,id=qga0,path=" + socket + ",server=on,wait=off",
-        "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
-        "-drive", "file=" + disk + ",if=virtio,format=raw");
+        "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0,id=" + AGENT_PORT_ID,
+        "-qmp", "unix:" + qmpSocket(dir, name) + ",server=on,wait=off",
+        "-drive", "file=" + disk + ",if=virtio,format=raw"));
+    command.addAll(extra);
     long started = System.nanoTime();
     Process qemu = null;
     try {
@@ -104,6 +114,38 @@ final class GuestVm implements AutoCloseable {
       qemu.destroyForcibly();
       throw t;
     }
+  }
+
+  /** Closes a test's gateway, then its Vert.x; either may be null. */
+  static void stopGateway(GatewayHarness harness, io.vertx.core.Vertx vertx) throws Exception {
+    try {
+      if (harness != null) {
+        harness.close();
+      }
+    } finally {
+      if (vertx != null) {
+        vertx.close().await(10, TimeUnit.SECONDS);
+      }
+    }
+  }
+
+  /** {@link #stopGateway}, then the VM; any may be null. */
+  static void shutDown(GatewayHarness harness, io.vertx.core.Vertx vertx, GuestVm vm)
+      throws Exception {
+    try {
+      stopGateway(harness, vertx);
+    } finally {
+      if (vm != null) {
+        vm.close();
+      }
+    }
+  }
+
+  static final String AGENT_PORT_ID = "qga-port";
+
+  /** Where the guest's QMP monitor listens. */
+  static Path qmpSocket(Path dir, String name) {
+    return dir.resolve(name + "-qmp.sock");
   }
 
   static Path guestDir() {

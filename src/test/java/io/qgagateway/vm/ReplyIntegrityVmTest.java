@@ -91,12 +91,7 @@ class ReplyIntegrityVmTest {
   @AfterEach
   void stopGateway() throws Exception {
     try {
-      if (harness != null) {
-        harness.close();
-      }
-      if (vertx != null) {
-        vertx.close().await(10, TimeUnit.SECONDS);
-      }
+      GuestVm.stopGateway(harness, vertx);
     } finally {
       harness = null;
       vertx = null;

@@ -89,18 +89,7 @@ class VirtioSerialVmTest {
 
   @AfterAll
   static void stop() throws Exception {
-    try {
-      if (harness != null) {
-        harness.close();
-      }
-      if (vertx != null) {
-        vertx.close().await(10, TimeUnit.SECONDS);
-      }
-    } finally {
-      if (vm != null) {
-        vm.close();
-      }
-    }
+    GuestVm.shutDown(harness, vertx, vm);
   }
 
   /** Sequential guest-ping round trips of a blocking raw client (after a warm-up), sorted. */
