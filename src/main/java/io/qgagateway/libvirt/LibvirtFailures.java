@@ -30,6 +30,12 @@ public final class LibvirtFailures {
    */
   public static GatewayFailure of(HypervisorException e, String guest, long timeoutMs) {
     String message = e.getMessage();
+    if (message.contains("does not have suspend support")
+        || message.contains("state is disabled for this domain")) {
+      // the suspend would leave the guest asleep for good (QEMU's wakeup-suspend-support) or
+      // the domain's <pm> turns it off: whatever code libvirt uses, the guest cannot do it
+      return Failures.agent(Codes.UNSUPPORTED, "Unsupported", "libvirt: " + message);
+    }
     switch (e.code()) {
       case HypervisorException.INTERNAL_ERROR -> {
         Matcher m = AGENT_ERROR.matcher(message);

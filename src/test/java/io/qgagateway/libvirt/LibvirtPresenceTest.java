@@ -154,6 +154,9 @@ class LibvirtPresenceTest {
         "Operation not supported: Domain does not have suspend support"), "vm", 1000);
     assertEquals(501, unsupported.failureCode());
     assertEquals("Unsupported", unsupported.agentClass());
+    assertEquals(501, LibvirtFailures.of(new HypervisorException(55, 10,
+        "Requested operation is not valid: S3 state is disabled for this domain"), "vm", 1000)
+        .failureCode());
     var disabled = LibvirtFailures.of(new HypervisorException(1, 10, "internal error: unable to "
         + "execute QEMU agent command 'guest-exec': Command guest-exec has been disabled"), "vm",
         1000);
