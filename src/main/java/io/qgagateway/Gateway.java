@@ -165,7 +165,8 @@ public final class Gateway {
     GuestEvents events = new GuestEvents(vertx, node);
     if (libvirt.useLibvirt()) {
       libvirtHost = new LibvirtHost(hypervisor != null ? hypervisor
-          : new JnaHypervisor(libvirt.uri()), config.libvirt(), libvirtListener());
+          : new JnaHypervisor(libvirt.uri(), config.libvirt().connections()), config.libvirt(),
+          libvirtListener());
     }
     LibvirtHost host = libvirtHost;
     guests = new GuestManager(view, events.andThen(metrics), link -> new GuestEndpoint(vertx,

@@ -239,6 +239,7 @@ public record GatewayConfig(
     }
     LibvirtOptions options = new LibvirtOptions(mode, uri,
         s.integer("workers", d.workers(), 1, 1024),
+        s.integer("connections", d.connections(), 1, 64),
         s.number("keepStoppedMs", d.keepStoppedMs(), 0, DAY_MS));
     s.finish();
     return options;

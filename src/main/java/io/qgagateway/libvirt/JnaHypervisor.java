@@ -139,10 +139,96 @@ public final class JnaHypervisor implements Hypervisor {
   private final String uri;
   private final Virt virt;
   private final VirtQemu qemu;
-  private final Map<String, Pointer> domains = new ConcurrentHashMap<>();
+  private final int laneCount;
+  // the connections calls are spread over; lane 0 is conn, which also carries the events
+  private volatile Lane[] lanes = new Lane[0];
   private volatile Pointer conn;
   private volatile Listener listener;
   private final List<Integer> callbackIds = new ArrayList<>();
+
+  /**
+   * One connection of the pool, with its own domain handles (a handle belongs to the
+   * connection it was looked up on). libvirtd serves at most {@code max_client_requests} (5 by
+   * default) calls of one connection at a time, so long agent calls of a few guests (a freeze,
+   * an fstrim) would hold up every other guest's on a single connection.
+   */
+  private final class Lane {
+    final Pointer conn;
+    final Map<String, Pointer> handles = new ConcurrentHashMap<>();
+    final java.util.concurrent.atomic.AtomicInteger busy =
+        new java.util.concurrent.atomic.AtomicInteger();
+
+    Lane(Pointer conn) {
+      this.conn = conn;
+    }
+
+    /** A cached domain handle: a lookup is an RPC, the handle stays valid across restarts. */
+    Pointer handle(String uuid) throws HypervisorException {
+      Pointer cached = handles.get(uuid);
+      if (cached != null) {
+        return cached;
+      }
+      Pointer dom = virt.virDomainLookupByUUIDString(conn, uuid);
+      if (dom == null) {
+        throw lastError();
+      }
+      Pointer raced = handles.putIfAbsent(uuid, dom);
+      if (raced != null) {
+        virt.virDomainFree(dom);
+        return raced;
+      }
+      return dom;
+    }
+
+    void forget(String uuid) {
+      Pointer dom = handles.remove(uuid);
+      if (dom != null) {
+        virt.virDomainFree(dom);
+      }
+    }
+
+    void free() {
+      handles.values().forEach(virt::virDomainFree);
+      handles.clear();
+    }
+  }
+
+  /** A call on the least busy connection. */
+  @FunctionalInterface
+  private interface LaneCall<T> {
+    T call(Lane lane) throws HypervisorException;
+  }
+
+  private <T> T onLane(LaneCall<T> call) throws HypervisorException {
+    Lane[] all = lanes;
+    if (all.length == 0) {
+      throw new HypervisorException(HypervisorException.NO_CONNECT, 0, "not connected to " + uri);
+    }
+    Lane lane = all[0];
+    for (Lane l : all) {
+      if (l.busy.get() < lane.busy.get()) {
+        lane = l;
+      }
+    }
+    lane.busy.incrementAndGet();
+    try {
+      return call.call(lane);
+    } finally {
+      lane.busy.decrementAndGet();
+    }
+  }
+
+  private boolean ours(Pointer c) {
+    if (c == null) {
+      return false;
+    }
+    for (Lane l : lanes) {
+      if (c.equals(l.conn)) {
+        return true;
+      }
+    }
+    return false;
+  }
 
   private final LifecycleCallback lifecycle = (c, dom, event, detail, opaque) -> {
     Listener l = listener;
@@ -165,7 +251,7 @@ public final class JnaHypervisor implements Hypervisor {
   };
   private final CloseCallback closed = (c, reason, opaque) -> {
     Listener l = listener;
-    if (l != null && c != null && c.equals(conn)) {
+    if (l != null && ours(c)) {
       l.closed(switch (reason) {
         case 1 -> "end of file from libvirtd";
         case 2 -> "libvirtd stopped answering keepalives";
@@ -176,10 +262,16 @@ public final class JnaHypervisor implements Hypervisor {
   };
 
   public JnaHypervisor(String uri) {
+    this(uri, 1);
+  }
+
+  /** @param connections how many connections calls are spread over (events use the first) */
+  public JnaHypervisor(String uri, int connections) {
     Libraries libs = load();
     this.uri = uri;
     this.virt = libs.virt();
     this.qemu = libs.qemu();
+    this.laneCount = Math.max(1, connections);
   }
 
   /**
@@ -267,9 +359,10 @@ public final class JnaHypervisor implements Hypervisor {
       throw lastError();
     }
     conn = c;
-    if (virt.virConnectSetKeepAlive(c, 5, 3) < 0) {
-      log.debug("libvirt keepalive not set: " + virt.virGetLastErrorMessage());
-    }
+    List<Lane> opened = new ArrayList<>();
+    opened.add(new Lane(c));
+    lanes = opened.toArray(new Lane[0]);
+    keepAlive(c);
     if (virt.virConnectRegisterCloseCallback(c, closed, null, null) < 0
         || !register(c, EVENT_LIFECYCLE, lifecycle)
         || !register(c, EVENT_AGENT_LIFECYCLE, agent)
@@ -277,6 +370,24 @@ public final class JnaHypervisor implements Hypervisor {
       HypervisorException e = lastError();
       close();
       throw e;
+    }
+    for (int i = 1; i < laneCount; i++) {
+      Pointer extra = virt.virConnectOpen(uri);
+      if (extra == null) {
+        HypervisorException e = lastError();
+        close();
+        throw e;
+      }
+      opened.add(new Lane(extra));
+      lanes = opened.toArray(new Lane[0]);
+      keepAlive(extra);
+      virt.virConnectRegisterCloseCallback(extra, closed, null, null);
+    }
+  }
+
+  private void keepAlive(Pointer c) {
+    if (virt.virConnectSetKeepAlive(c, 5, 3) < 0) {
+      log.debug("libvirt keepalive not set: " + virt.virGetLastErrorMessage());
     }
   }
 
@@ -292,15 +403,20 @@ public final class JnaHypervisor implements Hypervisor {
   public synchronized void close() {
     Pointer c = conn;
     conn = null;
-    domains.values().forEach(virt::virDomainFree);
-    domains.clear();
+    Lane[] all = lanes;
+    lanes = new Lane[0];
+    for (Lane l : all) {
+      l.free();
+    }
     if (c != null) {
       // each registration holds a reference: without these the connection would stay open
       callbackIds.forEach(id -> virt.virConnectDomainEventDeregisterAny(c, id));
-      virt.virConnectUnregisterCloseCallback(c, closed);
-      virt.virConnectClose(c);
     }
     callbackIds.clear();
+    for (Lane l : all) {
+      virt.virConnectUnregisterCloseCallback(l.conn, closed);
+      virt.virConnectClose(l.conn);
+    }
   }
 
   @Override
@@ -335,15 +451,19 @@ public final class JnaHypervisor implements Hypervisor {
 
   @Override
   public DomainInfo domain(String uuid) throws HypervisorException {
-    try {
-      return describe(handle(uuid), uuid);
-    } catch (HypervisorException e) {
-      if (e.code() == HypervisorException.NO_DOMAIN) {
-        forget(uuid);
-        return null;
+    return onLane(lane -> {
+      try {
+        return describe(lane.handle(uuid), uuid);
+      } catch (HypervisorException e) {
+        if (e.code() == HypervisorException.NO_DOMAIN) {
+          for (Lane l : lanes) {
+            l.forget(uuid);
+          }
+          return null;
+        }
+        throw e;
       }
-      throw e;
-    }
+    });
   }
 
   private DomainInfo describe(Pointer dom, String uuid) throws HypervisorException {
@@ -369,35 +489,49 @@ public final class JnaHypervisor implements Hypervisor {
   @Override
   public String agentCommand(String uuid, String json, int timeoutSeconds)
       throws HypervisorException {
-    Pointer reply = qemu.virDomainQemuAgentCommand(handle(uuid), json, timeoutSeconds, 0);
-    if (reply == null) {
-      throw lastError();
-    }
-    try {
-      return reply.getString(0, StandardCharsets.UTF_8.name());
-    } finally {
-      Native.free(Pointer.nativeValue(reply));
-    }
+    return onLane(lane -> {
+      Pointer reply = qemu.virDomainQemuAgentCommand(lane.handle(uuid), json, timeoutSeconds, 0);
+      if (reply == null) {
+        throw lastError();
+      }
+      try {
+        return reply.getString(0, StandardCharsets.UTF_8.name());
+      } finally {
+        Native.free(Pointer.nativeValue(reply));
+      }
+    });
   }
 
   @Override
   public void shutdownByAgent(String uuid) throws HypervisorException {
-    check(virt.virDomainShutdownFlags(handle(uuid), SHUTDOWN_GUEST_AGENT));
+    onLane(lane -> {
+      check(virt.virDomainShutdownFlags(lane.handle(uuid), SHUTDOWN_GUEST_AGENT));
+      return null;
+    });
   }
 
   @Override
   public void rebootByAgent(String uuid) throws HypervisorException {
-    check(virt.virDomainReboot(handle(uuid), REBOOT_GUEST_AGENT));
+    onLane(lane -> {
+      check(virt.virDomainReboot(lane.handle(uuid), REBOOT_GUEST_AGENT));
+      return null;
+    });
   }
 
   @Override
   public void suspend(String uuid, SuspendTarget target) throws HypervisorException {
-    check(virt.virDomainPMSuspendForDuration(handle(uuid), target.code, 0, 0));
+    onLane(lane -> {
+      check(virt.virDomainPMSuspendForDuration(lane.handle(uuid), target.code, 0, 0));
+      return null;
+    });
   }
 
   @Override
   public void wakeup(String uuid) throws HypervisorException {
-    check(virt.virDomainPMWakeup(handle(uuid), 0));
+    onLane(lane -> {
+      check(virt.virDomainPMWakeup(lane.handle(uuid), 0));
+      return null;
+    });
   }
 
   private void check(int rc) throws HypervisorException {
@@ -413,31 +547,6 @@ public final class JnaHypervisor implements Hypervisor {
           "not connected to " + uri);
     }
     return c;
-  }
-
-  /** A cached domain handle: a lookup is an RPC, the handle stays valid across restarts. */
-  private Pointer handle(String uuid) throws HypervisorException {
-    Pointer cached = domains.get(uuid);
-    if (cached != null) {
-      return cached;
-    }
-    Pointer dom = virt.virDomainLookupByUUIDString(connection(), uuid);
-    if (dom == null) {
-      throw lastError();
-    }
-    Pointer raced = domains.putIfAbsent(uuid, dom);
-    if (raced != null) {
-      virt.virDomainFree(dom);
-      return raced;
-    }
-    return dom;
-  }
-
-  private void forget(String uuid) {
-    Pointer dom = domains.remove(uuid);
-    if (dom != null) {
-      virt.virDomainFree(dom);
-    }
   }
 
   private HypervisorException lastError() {

@@ -204,6 +204,9 @@ class LibvirtLatencyBench {
         String.valueOf(WARMUP)).redirectErrorStream(true).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
     p.waitFor(5, TimeUnit.MINUTES);
+    if (out.lastIndexOf('{') < 0) {
+      fail("pyping.py: " + out);
+    }
     JsonObject r = new JsonObject(out.substring(out.lastIndexOf('{')));
     return String.format(Locale.ROOT, "%-44s %8.3f %8.3f %8.3f %8.2f %8.0f",
         "python-libvirt qemuAgentCommand", r.getDouble("p50"), r.getDouble("p90"),

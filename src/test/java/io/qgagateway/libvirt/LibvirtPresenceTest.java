@@ -108,9 +108,11 @@ class LibvirtPresenceTest {
   void theLibvirtSectionIsParsedStrictly() {
     GatewayConfig c = config(new JsonObject().put("libvirt", new JsonObject()
         .put("enabled", "auto").put("uri", "qemu:///system").put("workers", 4)
+        .put("connections", 2)
         .put("keepStoppedMs", 0)));
     assertEquals(LibvirtOptions.Mode.AUTO, c.libvirt().enabled());
     assertEquals(4, c.libvirt().workers());
+    assertEquals(2, c.libvirt().connections());
     assertEquals(LibvirtOptions.Mode.TRUE, config(new JsonObject().put("libvirt",
         new JsonObject().put("enabled", true))).libvirt().enabled());
     assertEquals(LibvirtOptions.DEFAULTS, config(new JsonObject()).libvirt());
