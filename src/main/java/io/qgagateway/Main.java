@@ -8,6 +8,7 @@ import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.qgagateway.config.ConfigException;
 import io.qgagateway.config.ConfigLoader;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.fleet.ClusterSetup;
@@ -114,6 +115,11 @@ public final class Main {
     Gateway gateway;
     try {
       gateway = await(Gateway.start(vertx, config, registry, health));
+    } catch (ConfigException e) {
+      // e.g. a discovery of libvirt's channel directory where libvirtd runs
+      vertx.close();
+      exit(2, "qga-gateway: configuration error: " + e.getMessage());
+      return;
     } catch (RuntimeException e) {
       vertx.close();
       exit(1, "qga-gateway: could not start: " + e.getMessage());

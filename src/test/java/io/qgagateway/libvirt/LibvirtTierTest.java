@@ -316,6 +316,27 @@ class LibvirtTierTest {
         "{\"execute\":\"guest-ping\"}").strip());
   }
 
+  @Test
+  @Order(11)
+  void libvirtsChannelDirectoryIsRefusedWhileLibvirtdRuns() {
+    JsonObject config = new JsonObject()
+        .put("discovery", new JsonArray().add(new JsonObject()
+            .put("directory", "/var/lib/libvirt/qemu/channel/target")))
+        .put("http", new JsonObject().put("enabled", false));
+    Throwable e = null;
+    try {
+      Gateway.start(vertx, GatewayConfig.parse(config),
+          new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), new Health(false))
+          .await(30, TimeUnit.SECONDS);
+    } catch (Exception failure) {
+      e = failure;
+    }
+    assertInstanceOf(io.qgagateway.config.ConfigException.class, e);
+    assertTrue(e.getMessage().contains("libvirt's agent channel directory, and libvirtd ("),
+        e.getMessage());
+    assertTrue(e.getMessage().contains("Remove this discovery entry"), e.getMessage());
+  }
+
   // ---- helpers -------------------------------------------------------------------------------
 
   record Response(int status, String body) {
