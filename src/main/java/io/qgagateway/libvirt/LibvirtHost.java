@@ -341,6 +341,11 @@ public final class LibvirtHost extends VerticleBase {
   }
 
   private void onReboot(String uuid) {
+    DomainView v = domains.get(uuid);
+    if (v != null) {
+      // the guest resets: its agent is gone until it connects again after the boot
+      update(v.withAgent(false));
+    }
     LibvirtChannel channel = channels.get(uuid);
     if (channel != null) {
       channel.context().runOnContext(x -> channel.rebooted());

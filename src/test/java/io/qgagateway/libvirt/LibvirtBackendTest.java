@@ -389,6 +389,11 @@ class LibvirtBackendTest {
     JsonObject reply = h.call("shutdown", body("vm-a")
         .put("arguments", new JsonObject().put("mode", "reboot")));
     assertEquals(new JsonObject().put("sent", true).put("reached", "rebooted"), reply);
+    // the agent is gone until it reconnects after the boot: answered at once meanwhile
+    assertEquals(LinkState.DISCONNECTED, h.link("vm-a").state());
+    assertEquals(Codes.NOT_CONNECTED, h.failure("ping", body("vm-a")).failureCode());
+    libvirt.agent(libvirt.domainNamed("vm-a"), true);
+    h.awaitReady("vm-a");
   }
 
   @Test

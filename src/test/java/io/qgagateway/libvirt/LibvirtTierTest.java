@@ -331,6 +331,10 @@ class LibvirtTierTest {
     } catch (Exception failure) {
       e = failure;
     }
+    while (e != null && !(e instanceof io.qgagateway.config.ConfigException)
+        && e.getCause() != null) {
+      e = e.getCause();
+    }
     assertInstanceOf(io.qgagateway.config.ConfigException.class, e);
     assertTrue(e.getMessage().contains("libvirt's agent channel directory, and libvirtd ("),
         e.getMessage());

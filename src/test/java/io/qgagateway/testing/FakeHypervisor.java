@@ -221,6 +221,7 @@ public final class FakeHypervisor implements Hypervisor {
   public void rebootByAgent(String uuid) throws HypervisorException {
     Domain d = agentReady(uuid, "guest-shutdown reboot");
     later(() -> {
+      d.agentConnected = false;
       Listener l = listener;
       if (l != null) {
         l.reboot(d.uuid, d.name);
