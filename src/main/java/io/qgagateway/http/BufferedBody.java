@@ -39,23 +39,45 @@ final class BufferedBody {
       return Future.failedFuture(new IllegalStateException("the request body was already read"));
     }
     Promise<Buffer> done = Promise.promise();
-    Buffer body = Buffer.buffer((int) Math.min(INITIAL_BYTES, Math.max(declared, 0)));
+    Buffer[] body = {Buffer.buffer((int) Math.min(INITIAL_BYTES, Math.max(declared, 0)))};
     request.handler(piece -> {
-      if (done.future().isComplete()) {
+      if (body[0] == null) {
         return;
       }
-      if (body.length() + (long) piece.length() > maxBytes) {
-        request.pause();
+      if (body[0].length() + (long) piece.length() > maxBytes) {
+        stop(request, body);
         done.fail(BodyRefused.tooLarge("request body", maxBytes, "http.maxBodyBytes"));
       } else if (!lease.charge(piece.length())) {
-        request.pause();
+        stop(request, body);
         done.fail(BodyRefused.overBudget(budget));
       } else {
-        body.appendBuffer(piece);
+        body[0].appendBuffer(piece);
       }
     });
-    request.exceptionHandler(done::tryFail);
-    request.endHandler(v -> done.tryComplete(body));
+    request.exceptionHandler(e -> {
+      stop(request, body);
+      done.tryFail(e);
+    });
+    request.endHandler(v -> {
+      Buffer whole = body[0];
+      stop(request, body);
+      if (whole != null) {
+        done.tryComplete(whole);
+      }
+    });
     return done.future();
+  }
+
+  /**
+   * No more reading, and nothing left that keeps the body: the request object lives as long
+   * as its connection, which may outlast the answer (keep-alive), and the bytes must go with
+   * the answer, when the budget gets them back.
+   */
+  private static void stop(HttpServerRequest request, Buffer[] body) {
+    body[0] = null;
+    request.pause();
+    request.handler(null);
+    request.endHandler(null);
+    request.exceptionHandler(null);
   }
 }
