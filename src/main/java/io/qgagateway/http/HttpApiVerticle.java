@@ -156,7 +156,8 @@ public final class HttpApiVerticle extends VerticleBase {
         return;
       }
       lease.hold();
-      send(ctx, spec.address(), body, LOCAL_SEND_TIMEOUT_MS).onComplete(answered -> lease.release());
+      send(ctx, spec.address(), body, LOCAL_SEND_TIMEOUT_MS)
+          .onComplete(answered -> lease.release());
     });
   }
 
