@@ -31,6 +31,15 @@ public final class RawHttp {
   private RawHttp() {
   }
 
+  /** Thrown by a {@link Body} to drop the connection at once, as a client that goes away. */
+  public static final class Hangup extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    public Hangup() {
+      super("the client hung up");
+    }
+  }
+
   /** Writes a request body; {@code answered} turns true once the answer has arrived. */
   public interface Body {
     void write(OutputStream out, BooleanSupplier answered) throws IOException, InterruptedException;
@@ -93,6 +102,8 @@ public final class RawHttp {
               out.close();
             }
             raw.flush();
+          } catch (Hangup e) {
+            socket.close();
           } catch (IOException e) {
             // the gateway answered and closed: expected for refusals
           } catch (InterruptedException e) {
