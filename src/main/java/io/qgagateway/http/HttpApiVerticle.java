@@ -145,7 +145,8 @@ public final class HttpApiVerticle extends VerticleBase {
     // the exchange's hold on the body's bytes; the command takes one of its own
     BodyBudget.Lease lease = budget.lease();
     ctx.addEndHandler(ar -> lease.release());
-    BufferedBody.read(ctx.request(), config.maxBodyBytes(), lease, budget).onComplete(read -> {
+    BufferedBody.read(vertx, ctx.request(), config.maxBodyBytes(), lease, budget,
+        config.bodyIdleTimeoutMs()).onComplete(read -> {
       if (read.failed()) {
         Replies.refused(ctx, read.cause());
         return;
@@ -221,7 +222,7 @@ public final class HttpApiVerticle extends VerticleBase {
       error(ctx, Codes.BAD_REQUEST, null, e.getMessage());
       return;
     }
-    new StreamedUpload(ctx, budget, config.maxUploadBytes(),
+    new StreamedUpload(ctx, budget, config.maxUploadBytes(), config.bodyIdleTimeoutMs(),
         (address, body) -> request(ctx, address, body, LOCAL_SEND_TIMEOUT_MS), path, timeoutMs)
         .start(mode);
   }

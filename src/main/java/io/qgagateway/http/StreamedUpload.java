@@ -40,6 +40,7 @@ final class StreamedUpload {
   private final HttpServerRequest request;
   private final BodyBudget budget;
   private final long maxBytes;
+  private final long idleTimeoutMs;
   /** Sends one request to an {@code agent.*} address the way every HTTP command goes. */
   private final BiFunction<String, JsonObject, Future<JsonObject>> dispatch;
   private final String guest;
@@ -53,14 +54,18 @@ final class StreamedUpload {
   private boolean putInFlight;
   private boolean ended;
   private boolean over;
+  /** When the client last sent, or was let send again after a chunk's put. */
+  private long lastPieceNanos;
+  private long idleTimer = -1;
 
-  StreamedUpload(RoutingContext ctx, BodyBudget budget, long maxBytes,
+  StreamedUpload(RoutingContext ctx, BodyBudget budget, long maxBytes, long idleTimeoutMs,
                  BiFunction<String, JsonObject, Future<JsonObject>> dispatch, String path,
                  Long timeoutMs) {
     this.ctx = ctx;
     this.request = ctx.request();
     this.budget = budget;
     this.maxBytes = maxBytes;
+    this.idleTimeoutMs = idleTimeoutMs;
     this.dispatch = dispatch;
     this.guest = ctx.pathParam("guest");
     this.path = path;
@@ -83,6 +88,7 @@ final class StreamedUpload {
     // the exchange's hold on the chunk being read: a client gone mid-chunk gives it back
     ctx.addEndHandler(ar -> {
       over = true;
+      ctx.vertx().cancelTimer(idleTimer);
       chunkLease.release();
     });
     put(Buffer.buffer(), mode).onComplete(opened -> {
@@ -104,6 +110,14 @@ final class StreamedUpload {
           flush();
         }
       });
+      lastPieceNanos = System.nanoTime();
+      // only while the gateway waits for the client: a slow guest is the put's timeout's job
+      idleTimer = IdleCheck.every(ctx.vertx(), idleTimeoutMs, () -> {
+        boolean waitingForClient = !over && !putInFlight && !ended;
+        if (waitingForClient && IdleCheck.idleFor(lastPieceNanos, idleTimeoutMs)) {
+          refuse(IdleCheck.refusal(idleTimeoutMs).with(progress()));
+        }
+      });
       request.resume();
     });
   }
@@ -112,6 +126,7 @@ final class StreamedUpload {
     if (over) {
       return;
     }
+    lastPieceNanos = System.nanoTime();
     received += data.length();
     if (received > maxBytes) {
       refuse(BodyRefused.tooLarge("upload", maxBytes, "http.maxUploadBytes").with(progress()));
@@ -159,6 +174,7 @@ final class StreamedUpload {
       if (ended) {
         flush();
       } else {
+        lastPieceNanos = System.nanoTime();
         request.resume();
       }
     });

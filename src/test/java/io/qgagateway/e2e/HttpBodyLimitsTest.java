@@ -52,6 +52,8 @@ class HttpBodyLimitsTest {
   private static final long MAX_BODY = MIB;
   private static final long BUDGET = 2 * MIB;
   private static final long MAX_UPLOAD = 8 * MIB;
+  /** Long enough for the tests that hold bodies on purpose to do their part. */
+  private static final long IDLE_MS = 5_000;
   /** sim-ro's agent refuses guest-file-write: a streamed upload fails after its opening put. */
   private static final String READ_ONLY = "sim-ro";
 
@@ -78,7 +80,8 @@ class HttpBodyLimitsTest {
         .add(new JsonObject().put("name", READ_ONLY).put("socket", readOnly)))
         .put("policy", new JsonObject().put("allow", new JsonArray().add("file-put")));
     config.getJsonObject("http").put("maxBodyBytes", MAX_BODY)
-        .put("maxInFlightBodyBytes", BUDGET).put("maxUploadBytes", MAX_UPLOAD);
+        .put("maxInFlightBodyBytes", BUDGET).put("maxUploadBytes", MAX_UPLOAD)
+        .put("bodyIdleTimeoutMs", IDLE_MS);
     gateway = RealAgentFixture.startGateway(vertx, config);
     Bus.awaitReady(vertx, "sim-1", 15_000);
     Bus.awaitReady(vertx, READ_ONLY, 15_000);
@@ -220,6 +223,28 @@ class HttpBodyLimitsTest {
     awaitBudget(0);
     // and the whole budget is usable again: a body of the cap is read
     assertEquals(400, post("ping", false, MAX_BODY, RawHttp.filler(MAX_BODY)).status());
+  }
+
+  @Test
+  void aClientThatStopsSendingIs408AndGivesItsShareBack() throws Exception {
+    RawHttp.Body stalls = (out, answered) -> {
+      RawHttp.filler(100_000).write(out, answered);
+      out.flush();
+      while (!answered.getAsBoolean()) {
+        Thread.sleep(5);
+      }
+    };
+    var buffered = pool.submit(() -> post("ping", false, MAX_BODY, stalls));
+    var streamed = pool.submit(() -> RawHttp.exchange(pool, port, "stalled upload", "PUT",
+        "/v1/guests/sim-1/files?path=/stalled", true, -1, stalls));
+    awaitBudget(200_000);
+    long start = System.nanoTime();
+    Answer one = buffered.get(30, TimeUnit.SECONDS);
+    assertTrue(error(408, one).contains("http.bodyIdleTimeoutMs"), one.toString());
+    assertTrue(one.closed(), one.toString());
+    Answer other = streamed.get(30, TimeUnit.SECONDS);
+    assertTrue(error(408, other).contains("0 bytes were written to /stalled"), other.toString());
+    assertTrue(System.nanoTime() - start < TimeUnit.MILLISECONDS.toNanos(2 * IDLE_MS));
   }
 
   @Test
