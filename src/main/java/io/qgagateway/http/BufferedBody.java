@@ -53,8 +53,8 @@ final class BufferedBody {
           "http.maxBodyBytes"));
     }
     if (request.isEnded()) {
-      // a handler before this one let the body go by: a bug, not the client's fault
-      return Future.failedFuture(new IllegalStateException("the request body was already read"));
+      // HTTP/2 without a body: the stream ended with its headers
+      return Future.succeededFuture(Buffer.buffer());
     }
     if ("100-continue".equalsIgnoreCase(request.getHeader(HttpHeaders.EXPECT))) {
       request.response().writeContinue();
@@ -83,6 +83,8 @@ final class BufferedBody {
         done.tryFail(IdleCheck.refusal(idleTimeoutMs));
       }
     });
+    // an HTTP/2 stream delivers nothing, its end included, until asked to
+    request.resume();
     return done.future();
   }
 
@@ -110,9 +112,6 @@ final class BufferedBody {
   private void stop() {
     body = null;
     vertx.cancelTimer(idleTimer);
-    request.pause();
-    request.handler(null);
-    request.endHandler(null);
-    request.exceptionHandler(null);
+    Replies.detach(request);
   }
 }

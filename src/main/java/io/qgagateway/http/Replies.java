@@ -69,6 +69,21 @@ final class Replies {
   }
 
   /**
+   * Stops reading the request and drops its handlers (and what they hold). An HTTP/2 stream
+   * that has ended takes no more calls: it goes away with its response anyway.
+   */
+  static void detach(HttpServerRequest request) {
+    try {
+      request.pause();
+      request.handler(null);
+      request.endHandler(null);
+      request.exceptionHandler(null);
+    } catch (IllegalStateException ended) {
+      // "Request has already been read"
+    }
+  }
+
+  /**
    * Whether the request announced a body that has not been read to its end: an answer now
    * leaves the rest of it on the connection.
    */

@@ -84,7 +84,10 @@ final class StreamedUpload {
       return;
     }
     // nothing is read until the opening put says the guest, the policy and the link allow it
-    request.pause();
+    boolean endedAlready = request.isEnded();
+    if (!endedAlready) {
+      request.pause();
+    }
     // the exchange's hold on the chunk being read: a client gone mid-chunk gives it back
     ctx.addEndHandler(ar -> {
       over = true;
@@ -97,6 +100,12 @@ final class StreamedUpload {
       }
       if (opened.failed()) {
         fail(opened.cause());
+        return;
+      }
+      if (endedAlready) {
+        // an HTTP/2 request without a body has ended before any handler could be set
+        ended = true;
+        flush();
         return;
       }
       if ("100-continue".equalsIgnoreCase(request.getHeader(HttpHeaders.EXPECT))) {
@@ -197,13 +206,13 @@ final class StreamedUpload {
 
   private void refuse(BodyRefused refused) {
     over = true;
-    request.pause();
+    Replies.detach(request);
     Replies.refused(ctx, refused);
   }
 
   private void fail(Throwable cause) {
     over = true;
-    request.pause();
+    Replies.detach(request);
     Replies.failure(ctx, cause, written == 0 && received == 0 ? ""
         : " (" + written + " bytes were written to " + path + " before; the file is incomplete)");
   }
