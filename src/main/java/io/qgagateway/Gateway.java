@@ -151,6 +151,11 @@ public final class Gateway {
     return metrics;
   }
 
+  /** The request-body bytes HTTP requests hold now (http.maxInFlightBodyBytes), 0 when off. */
+  public long httpBodyBytesInFlight() {
+    return http == null ? 0 : http.bodyBytesInFlight();
+  }
+
   /** The HTTP port bound, or -1 when HTTP is off. */
   public int httpPort() {
     return http == null ? -1 : http.port();

@@ -45,7 +45,28 @@ public record GatewayConfig(
   public record Discovery(String directory, Pattern pattern, long scanIntervalMs) {
   }
 
-  public record Http(boolean enabled, String host, int port, String token) {
+  /**
+   * HTTP: where it listens, the bearer token, and what request bodies may hold in memory:
+   * {@code maxBodyBytes} per buffered (JSON) body, {@code maxInFlightBodyBytes} for all requests
+   * in flight together, {@code maxUploadBytes} per streamed file upload (never held whole).
+   */
+  public record Http(boolean enabled, String host, int port, String token, long maxBodyBytes,
+                     long maxInFlightBodyBytes, long maxUploadBytes, long bodyIdleTimeoutMs) {
+
+    public static final long DEFAULT_MAX_BODY_BYTES = 32L * 1024 * 1024;
+    /** Sized for the 768 MiB pod of k8s/: see docs/KUBERNETES.md, "Memory". */
+    public static final long DEFAULT_MAX_IN_FLIGHT_BODY_BYTES = 64L * 1024 * 1024;
+    public static final long DEFAULT_MAX_UPLOAD_BYTES = 1024L * 1024 * 1024;
+    /** A client that sends no body bytes this long is answered 408 and its share given back. */
+    public static final long DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000;
+    /** A streamed upload's chunk (1 MiB) and the piece that completes it must fit. */
+    public static final long MIN_IN_FLIGHT_BODY_BYTES = 2L * 1024 * 1024;
+
+    /** The defaults for everything but where to listen and the token. */
+    public Http(boolean enabled, String host, int port, String token) {
+      this(enabled, host, port, token, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT_BODY_BYTES,
+          DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_BODY_IDLE_TIMEOUT_MS);
+    }
   }
 
   public record Bridge(boolean enabled, String host, int port) {
@@ -141,10 +162,7 @@ public record GatewayConfig(
       d.finish();
     }
 
-    Section h = root.section("http");
-    Http http = new Http(h.bool("enabled", true), h.string("host", "127.0.0.1"),
-        h.integer("port", 8080, 0, 65535), emptyToNull(h.string("token", null)));
-    h.finish();
+    Http http = http(root.section("http"));
 
     Section b = root.section("bridge");
     Bridge bridge = new Bridge(b.bool("enabled", false), b.string("host", "127.0.0.1"),
@@ -243,6 +261,24 @@ public record GatewayConfig(
         s.number("keepStoppedMs", d.keepStoppedMs(), 0, DAY_MS));
     s.finish();
     return options;
+  }
+
+  private static Http http(Section h) {
+    long tib = 1024L * 1024 * 1024 * 1024;
+    Http http = new Http(h.bool("enabled", true), h.string("host", "127.0.0.1"),
+        h.integer("port", 8080, 0, 65535), emptyToNull(h.string("token", null)),
+        h.number("maxBodyBytes", Http.DEFAULT_MAX_BODY_BYTES, 1024, 1024L * 1024 * 1024),
+        h.number("maxInFlightBodyBytes", Http.DEFAULT_MAX_IN_FLIGHT_BODY_BYTES,
+            Http.MIN_IN_FLIGHT_BODY_BYTES, 64 * 1024L * 1024 * 1024),
+        h.number("maxUploadBytes", Http.DEFAULT_MAX_UPLOAD_BYTES, 1, tib),
+        h.number("bodyIdleTimeoutMs", Http.DEFAULT_BODY_IDLE_TIMEOUT_MS, 100, DAY_MS));
+    h.finish();
+    if (http.maxInFlightBodyBytes() < http.maxBodyBytes()) {
+      throw new ConfigException(h.key("maxInFlightBodyBytes") + ": must be at least "
+          + h.key("maxBodyBytes") + " (" + http.maxBodyBytes() + "), or no body of that size "
+          + "could ever be read");
+    }
+    return http;
   }
 
   private static GuestTarget guest(Section g) {

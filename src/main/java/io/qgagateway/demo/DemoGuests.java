@@ -54,7 +54,10 @@ public final class DemoGuests {
     for (int i = 1; i <= count; i++) {
       String name = "sim-" + i;
       String socket = dir.resolve(name + ".sock").toString();
-      SimulatedAgent agent = new SimulatedAgent(vertx, name);
+      // no history of received requests: nothing reads it here, and it would keep the
+      // payload of every file write (10,000 requests by default) in the gateway's heap
+      SimulatedAgent agent = new SimulatedAgent(vertx, name,
+          SimulatedAgent.Options.DEFAULTS.withHistoryLimit(0));
       simulated.add(agent);
       targets.add(GuestTarget.unix(name, socket));
       listening.add(agent.listenUnix(socket));

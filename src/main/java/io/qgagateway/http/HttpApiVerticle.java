@@ -1,10 +1,9 @@
 package io.qgagateway.http;
 
+import com.fasterxml.jackson.core.exc.StreamConstraintsException;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.qgagateway.api.Addresses;
 import io.qgagateway.api.Codes;
-import io.qgagateway.api.Failures;
-import io.qgagateway.api.GatewayFailure;
 import io.qgagateway.commands.CommandCatalog;
 import io.qgagateway.commands.CommandSpec;
 import io.qgagateway.config.GatewayConfig;
@@ -12,13 +11,12 @@ import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.DeliveryOptions;
-import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.eventbus.Message;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
-import io.vertx.ext.web.handler.BodyHandler;
 
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -29,8 +27,6 @@ import java.security.MessageDigest;
  */
 public final class HttpApiVerticle extends VerticleBase {
 
-  /** Big enough for a file-put of a few tens of MiB in base64. */
-  static final long MAX_BODY_BYTES = 64L * 1024 * 1024;
   /**
    * A safety net only: the member's own dispatcher resolves each request's deadline (the
    * executed command's default, from the configuration in force) and answers by it.
@@ -43,6 +39,7 @@ public final class HttpApiVerticle extends VerticleBase {
   private final CommandCatalog catalog;
   private final PrometheusMeterRegistry prometheus;
   private final Health health;
+  private final BodyBudget budget;
   private HttpServer server;
 
   public HttpApiVerticle(GatewayConfig.Http config, CommandCatalog catalog,
@@ -51,6 +48,12 @@ public final class HttpApiVerticle extends VerticleBase {
     this.catalog = catalog;
     this.prometheus = prometheus;
     this.health = health;
+    this.budget = new BodyBudget(config.maxInFlightBodyBytes());
+  }
+
+  /** The request-body bytes held now by all requests in flight (http.maxInFlightBodyBytes). */
+  public long bodyBytesInFlight() {
+    return budget.used();
   }
 
   /** The port actually bound (useful with port 0). */
@@ -66,16 +69,13 @@ public final class HttpApiVerticle extends VerticleBase {
         health.readiness()));
     router.get("/metrics").handler(this::metrics);
     router.route("/v1/*").handler(this::authorize);
-    router.post("/v1/guests/:guest/commands/:command")
-        .handler(BodyHandler.create(false).setBodyLimit(MAX_BODY_BYTES))
-        .handler(this::command);
+    router.post("/v1/guests/:guest/commands/:command").handler(this::command);
+    router.put("/v1/guests/:guest/files").handler(this::upload);
     router.get("/v1/guests").handler(ctx -> guests(ctx, new JsonObject()));
     router.get("/v1/guests/:guest").handler(ctx ->
         guests(ctx, new JsonObject().put("guest", ctx.pathParam("guest"))));
     router.route().last().handler(ctx -> error(ctx, 404, null, "no such endpoint: "
         + ctx.request().method() + " " + ctx.request().path()));
-    router.errorHandler(413, ctx -> error(ctx, 413, null, "request body larger than "
-        + MAX_BODY_BYTES + " bytes"));
     router.errorHandler(500, ctx -> error(ctx, 500, null, "internal error"));
 
     server = vertx.createHttpServer();
@@ -123,49 +123,14 @@ public final class HttpApiVerticle extends VerticleBase {
       return;
     }
     JsonObject body = new JsonObject().put("guest", ctx.pathParam("guest"));
-    Buffer raw = ctx.body().buffer();
-    if (raw != null && raw.length() > 0) {
-      Object arguments;
-      try {
-        arguments = raw.toJsonValue();
-      } catch (DecodeException e) {
-        error(ctx, Codes.BAD_REQUEST, null, "body is not valid JSON");
-        return;
-      }
-      if (!(arguments instanceof JsonObject args)) {
-        error(ctx, Codes.BAD_REQUEST, null, "body must be a JSON object (the command's arguments)");
-        return;
-      }
-      if (spec.kind() == CommandSpec.Kind.PASSTHROUGH) {
-        // agent.command takes {"execute", "arguments"}: the body is that pair
-        Object execute = args.remove("execute");
-        body.put("execute", execute);
-        if (args.getValue("arguments") != null) {
-          body.put("arguments", args.getValue("arguments"));
-          args.remove("arguments");
-        }
-        if (!args.isEmpty()) {
-          error(ctx, Codes.BAD_REQUEST, null, args.fieldNames().iterator().next()
-              + ": unknown field (agent.command takes execute and arguments)");
-          return;
-        }
-      } else {
-        body.put("arguments", args);
-      }
+    Long timeoutMs;
+    try {
+      timeoutMs = timeoutMs(ctx);
+    } catch (IllegalArgumentException e) {
+      error(ctx, Codes.BAD_REQUEST, null, e.getMessage());
+      return;
     }
-    String timeoutParam = ctx.queryParams().get("timeoutMs");
-    if (timeoutParam != null) {
-      long timeoutMs;
-      try {
-        timeoutMs = Long.parseLong(timeoutParam);
-      } catch (NumberFormatException e) {
-        timeoutMs = -1;
-      }
-      if (timeoutMs < 1 || timeoutMs > CommandCatalog.MAX_TIMEOUT_MS) {
-        error(ctx, Codes.BAD_REQUEST, null, "timeoutMs: expected 1.."
-            + CommandCatalog.MAX_TIMEOUT_MS);
-        return;
-      }
+    if (timeoutMs != null) {
       body.put("timeoutMs", timeoutMs);
     }
     String autoThaw = ctx.queryParams().get("autoThawMs");
@@ -177,44 +142,135 @@ public final class HttpApiVerticle extends VerticleBase {
         return;
       }
     }
-    send(ctx, spec.address(), body, LOCAL_SEND_TIMEOUT_MS);
+    // the exchange's hold on the body's bytes; the command takes one of its own
+    BodyBudget.Lease lease = budget.lease();
+    ctx.addEndHandler(ar -> lease.release());
+    BufferedBody.read(vertx, ctx.request(), config.maxBodyBytes(), lease, budget,
+        config.bodyIdleTimeoutMs()).onComplete(read -> {
+      if (read.failed()) {
+        Replies.refused(ctx, read.cause());
+        return;
+      }
+      String problem = putArguments(spec, body, read.result());
+      if (problem != null) {
+        error(ctx, Codes.BAD_REQUEST, null, problem);
+        return;
+      }
+      lease.hold();
+      send(ctx, spec.address(), body, LOCAL_SEND_TIMEOUT_MS)
+          .onComplete(answered -> lease.release());
+    });
+  }
+
+  /**
+   * Puts the body's arguments into the bus request; the raw bytes are not kept. Returns what is
+   * wrong with the body, or null.
+   */
+  private static String putArguments(CommandSpec spec, JsonObject body, Buffer raw) {
+    if (raw.length() == 0) {
+      return null;
+    }
+    Object arguments;
+    try {
+      arguments = raw.toJsonValue();
+    } catch (DecodeException e) {
+      if (e.getCause() instanceof StreamConstraintsException tooLong) {
+        return "body is not accepted as JSON: " + tooLong.getOriginalMessage()
+            + "; stream large files with PUT /v1/guests/{guest}/files";
+      }
+      return "body is not valid JSON";
+    }
+    if (!(arguments instanceof JsonObject args)) {
+      return "body must be a JSON object (the command's arguments)";
+    }
+    if (spec.kind() == CommandSpec.Kind.PASSTHROUGH) {
+      // agent.command takes {"execute", "arguments"}: the body is that pair
+      Object execute = args.remove("execute");
+      body.put("execute", execute);
+      if (args.getValue("arguments") != null) {
+        body.put("arguments", args.getValue("arguments"));
+        args.remove("arguments");
+      }
+      if (!args.isEmpty()) {
+        return args.fieldNames().iterator().next()
+            + ": unknown field (agent.command takes execute and arguments)";
+      }
+    } else {
+      body.put("arguments", args);
+    }
+    return null;
+  }
+
+  /** {@code PUT /v1/guests/{guest}/files?path=P&mode=w|a&timeoutMs=N}: see StreamedUpload. */
+  private void upload(RoutingContext ctx) {
+    String path = ctx.queryParams().get("path");
+    if (path == null || path.isEmpty()) {
+      error(ctx, Codes.BAD_REQUEST, null, "path: required (the guest file to write)");
+      return;
+    }
+    String mode = ctx.queryParams().get("mode");
+    if (mode == null) {
+      mode = "w";
+    } else if (!mode.equals("w") && !mode.equals("a")) {
+      error(ctx, Codes.BAD_REQUEST, null, "mode: expected w or a");
+      return;
+    }
+    Long timeoutMs;
+    try {
+      timeoutMs = timeoutMs(ctx);
+    } catch (IllegalArgumentException e) {
+      error(ctx, Codes.BAD_REQUEST, null, e.getMessage());
+      return;
+    }
+    new StreamedUpload(ctx, budget, config.maxUploadBytes(), config.bodyIdleTimeoutMs(),
+        (address, body) -> request(ctx, address, body, LOCAL_SEND_TIMEOUT_MS), path, timeoutMs)
+        .start(mode);
+  }
+
+  /** The {@code timeoutMs} query parameter, or null. */
+  private static Long timeoutMs(RoutingContext ctx) {
+    String timeoutParam = ctx.queryParams().get("timeoutMs");
+    if (timeoutParam == null) {
+      return null;
+    }
+    long timeoutMs;
+    try {
+      timeoutMs = Long.parseLong(timeoutParam);
+    } catch (NumberFormatException e) {
+      timeoutMs = -1;
+    }
+    if (timeoutMs < 1 || timeoutMs > CommandCatalog.MAX_TIMEOUT_MS) {
+      throw new IllegalArgumentException("timeoutMs: expected 1.." + CommandCatalog.MAX_TIMEOUT_MS);
+    }
+    return timeoutMs;
   }
 
   private void guests(RoutingContext ctx, JsonObject body) {
     send(ctx, Addresses.GUESTS, body, GUESTS_TIMEOUT_MS);
   }
 
-  private void send(RoutingContext ctx, String address, JsonObject body, long sendTimeoutMs) {
+  /** Sends the request and answers with its reply; the future completes once answered. */
+  private Future<JsonObject> send(RoutingContext ctx, String address, JsonObject body,
+                                  long sendTimeoutMs) {
+    return request(ctx, address, body, sendTimeoutMs)
+        .onSuccess(reply -> json(ctx, 200, reply))
+        .onFailure(failure -> Replies.failure(ctx, failure, ""));
+  }
+
+  private Future<JsonObject> request(RoutingContext ctx, String address, JsonObject body,
+                                     long sendTimeoutMs) {
     DeliveryOptions options = new DeliveryOptions().setSendTimeout(sendTimeoutMs)
         .addHeader("caller", "http:" + ctx.request().remoteAddress());
     // this member's own dispatcher: a member that died unannounced cannot swallow the request
     String own = Addresses.local(address);
-    vertx.eventBus().<JsonObject>request(own, body, options).onComplete(ar -> {
-      if (ar.succeeded()) {
-        json(ctx, 200, ar.result().body());
-      } else {
-        ReplyException failure = Failures.normalize(ar.cause());
-        String message = failure.getMessage() == null ? "" : failure.getMessage();
-        String agentClass = failure instanceof GatewayFailure g ? g.agentClass() : null;
-        error(ctx, failure.failureCode(), agentClass, message);
-      }
-    });
+    return vertx.eventBus().<JsonObject>request(own, body, options).map(Message::body);
   }
 
   private static void error(RoutingContext ctx, int code, String agentClass, String message) {
-    JsonObject error = new JsonObject().put("code", code);
-    if (agentClass != null) {
-      error.put("class", agentClass);
-    }
-    error.put("message", message);
-    json(ctx, code, new JsonObject().put("error", error));
+    Replies.error(ctx, code, agentClass, message);
   }
 
   private static void json(RoutingContext ctx, int status, JsonObject body) {
-    if (ctx.response().ended()) {
-      return;
-    }
-    ctx.response().setStatusCode(status).putHeader("content-type", "application/json")
-        .end(body.encode());
+    Replies.json(ctx, status, body);
   }
 }

@@ -141,6 +141,11 @@ class GatewayConfigTest {
       http: {port: 70000}                           | http.port: must be between 0 and 65535
       http: {host: 1}                               | http.host: expected a string
       http: {enabled: 'yes'}                        | http.enabled: expected true or false
+      http: {maxBodyBytes: 100}                     | http.maxBodyBytes: must be between 1024 and
+      http: {maxInFlightBodyBytes: 1048576}         | http.maxInFlightBodyBytes: must be between 2097152 and
+      http: {maxBodyBytes: 100000000}               | http.maxInFlightBodyBytes: must be at least http.maxBodyBytes (100000000)
+      http: {maxUploadBytes: 0}                     | http.maxUploadBytes: must be between 1 and
+      http: {bodyIdleTimeoutMs: 10}                 | http.bodyIdleTimeoutMs: must be between 100 and
       bridge: {enabled: 1}                          | bridge.enabled: expected true or false
       guests: {name: a}                             | guests: expected a list
       guests: [vm-1]                                | guests[0]: expected a mapping

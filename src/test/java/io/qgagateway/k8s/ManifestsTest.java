@@ -21,6 +21,7 @@ import io.fabric8.kubernetes.api.model.Namespace;
 import io.fabric8.kubernetes.api.model.PodSecurityContext;
 import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.Probe;
+import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.SecurityContext;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.ServiceAccount;
@@ -120,6 +121,23 @@ public class ManifestsTest {
       throw new IllegalStateException("configmap.yaml has no data." + CONFIG_KEY);
     }
     return config;
+  }
+
+  /** The gateway container's JVM flags ({@code JAVA_TOOL_OPTIONS}), as the pods get them. */
+  public static String javaToolOptions() {
+    return env(gateway(), "JAVA_TOOL_OPTIONS").getValue().trim();
+  }
+
+  /** The gateway container's memory limit, in bytes. */
+  public static long memoryLimitBytes() {
+    return Quantity.getAmountInBytes(gateway().getResources().getLimits().get("memory"))
+        .longValueExact();
+  }
+
+  /** The gateway container's CPU limit, in whole CPUs (at least 1). */
+  public static int cpuLimit() {
+    return Math.max(1, gateway().getResources().getLimits().get("cpu").getNumericalAmount()
+        .intValue());
   }
 
   /**
