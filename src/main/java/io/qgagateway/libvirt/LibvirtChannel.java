@@ -12,6 +12,7 @@ import io.qgagateway.link.LinkObserver;
 import io.qgagateway.link.LinkOptions;
 import io.qgagateway.link.LinkState;
 import io.qgagateway.link.ResyncReason;
+import io.qgagateway.protocol.RequestLimits;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -230,8 +231,23 @@ public final class LibvirtChannel implements AgentChannel {
   @Override
   public Future<JsonObject> execute(String command, JsonObject arguments, Deadline deadline,
                                     boolean successResponse) {
+    // what the agent's parser would split is refused as on the socket backend: libvirt passes
+    // the request on as it is
+    String tooBig = RequestLimits.structureProblem(arguments);
+    String json = request(command, arguments);
+    if (tooBig == null) {
+      // a UTF-16 char is at most 3 bytes of UTF-8 (a surrogate pair, two chars, is 4)
+      int bytes = json.length() * 3L < RequestLimits.MAX_BYTES ? json.length()
+          : json.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+      tooBig = RequestLimits.sizeProblem(bytes);
+    }
+    if (tooBig != null) {
+      return Failures.fail(Codes.BAD_REQUEST, command + ": " + tooBig);
+    }
     Kind kind = successResponse ? Kind.AGENT : Kind.NO_RESPONSE;
-    return enqueue(new Call(kind, command, arguments, deadline), false);
+    Call c = new Call(kind, command, arguments, deadline);
+    c.json = json;
+    return enqueue(c, false);
   }
 
   @Override
@@ -342,7 +358,7 @@ public final class LibvirtChannel implements AgentChannel {
   }
 
   private void agentCall(Call c) {
-    String json = request(c.command, c.arguments);
+    String json = c.json != null ? c.json : request(c.command, c.arguments);
     int seconds = libvirtTimeout(c.deadline);
     blocking(c, () -> hypervisor.agentCommand(uuid, json, seconds)).onSuccess(reply -> {
       JsonObject parsed;
@@ -635,6 +651,8 @@ public final class LibvirtChannel implements AgentChannel {
     final Deadline deadline;
     final Promise<JsonObject> promise = Promise.promise();
     long timer = -1;
+    // the request as libvirt gets it, when already encoded
+    String json;
 
     Call(Kind kind, String command, JsonObject arguments, Deadline deadline) {
       this.kind = kind;
