@@ -106,10 +106,10 @@ public final class CommandVerticle extends VerticleBase {
     LinkVerticle local = view.local().get(request.guest());
     Optional<String> node = local != null ? Optional.empty() : view.route(request.guest());
     if (local == null && node.isEmpty()) {
-      // a libvirt domain of this host that shut off lately: say so, not "no such guest"
-      JsonObject stopped = view.local().stopped(request.guest());
-      finish(message, own, spec, null, start, stopped != null
-          ? Failures.fail(Codes.NOT_CONNECTED, stopped.getString("lastError"))
+      // a libvirt domain that shut off lately (here or on another member): say so, not 404
+      Optional<String> stopped = view.stoppedReason(request.guest());
+      finish(message, own, spec, null, start, stopped.isPresent()
+          ? Failures.fail(Codes.NOT_CONNECTED, stopped.get())
           : Failures.fail(Codes.UNKNOWN_GUEST, "no guest " + request.guest() + " in the cluster"));
       return;
     }

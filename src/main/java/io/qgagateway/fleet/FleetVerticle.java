@@ -13,8 +13,10 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -72,6 +74,12 @@ public final class FleetVerticle extends VerticleBase {
       JsonArray names = new JsonArray();
       view.local().all().forEach(v -> names.add(v.target().name()));
       message.put("guests", names);
+      if (!view.local().allStopped().isEmpty()) {
+        JsonObject stopped = new JsonObject();
+        view.local().allStopped().forEach(e -> stopped.put(e.getString("name"),
+            e.getString("lastError")));
+        message.put("stopped", stopped);
+      }
     }
     vertx.eventBus().publish(Addresses.FLEET_ANNOUNCE, message);
   }
@@ -93,8 +101,17 @@ public final class FleetVerticle extends VerticleBase {
         names.add(s);
       }
     }
+    Map<String, String> stopped = new HashMap<>();
+    if (body.getValue("stopped") instanceof JsonObject s) {
+      for (String name : s.fieldNames()) {
+        if (s.getValue(name) instanceof String reason) {
+          stopped.put(name, reason);
+        }
+      }
+    }
     view.announced(new FleetView.RemoteNode(node, body.getString("nodeName", node), names,
-        System.currentTimeMillis() + MISSED_ANNOUNCEMENTS * announceMs + announceMs / 2));
+        System.currentTimeMillis() + MISSED_ANNOUNCEMENTS * announceMs + announceMs / 2,
+        Map.copyOf(stopped)));
   }
 
   private JsonArray describeLocal(String only) {
@@ -139,7 +156,8 @@ public final class FleetVerticle extends VerticleBase {
     List<Future<JsonArray>> parts = new ArrayList<>();
     parts.add(Future.succeededFuture(describeLocal(filter)));
     for (FleetView.RemoteNode node : view.remoteNodes()) {
-      if (filter != null && !node.guests().contains(filter)) {
+      if (filter != null && !node.guests().contains(filter)
+          && !node.stopped().containsKey(filter)) {
         continue;
       }
       parts.add(vertx.eventBus()

@@ -19,8 +19,17 @@ public final class FleetView {
 
   private static final Logger log = LoggerFactory.getLogger(FleetView.class);
 
-  /** What one other node last said it holds. */
-  public record RemoteNode(String id, String name, Set<String> guests, long expiresAtMillis) {
+  /**
+   * What one other node last said it holds.
+   *
+   * @param stopped libvirt domains of that node that shut off lately, with the reason
+   */
+  public record RemoteNode(String id, String name, Set<String> guests, long expiresAtMillis,
+                           Map<String, String> stopped) {
+
+    public RemoteNode(String id, String name, Set<String> guests, long expiresAtMillis) {
+      this(id, name, guests, expiresAtMillis, Map.of());
+    }
   }
 
   private final NodeIdentity self;
@@ -86,6 +95,24 @@ public final class FleetView {
         .sorted()
         .forEach(out::add);
     return out;
+  }
+
+  /**
+   * Why a guest no member holds cannot take commands, when it is a libvirt domain that shut off
+   * lately on this member or another; empty otherwise (then it is unknown: 404).
+   */
+  public Optional<String> stoppedReason(String guest) {
+    var here = local.stopped(guest);
+    if (here != null) {
+      return Optional.ofNullable(here.getString("lastError"));
+    }
+    for (RemoteNode n : remotes.values()) {
+      String reason = n.stopped().get(guest);
+      if (reason != null) {
+        return Optional.of(reason + " (on " + n.name() + ")");
+      }
+    }
+    return Optional.empty();
   }
 
   /** The node to send a guest's requests to: the first of {@link #holders}, without the list. */
