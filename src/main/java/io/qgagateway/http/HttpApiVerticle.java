@@ -64,6 +64,7 @@ public final class HttpApiVerticle extends VerticleBase {
   @Override
   public Future<?> start() {
     Router router = Router.router(vertx);
+    router.route().handler(this::refuseDotSegments);
     router.get("/health/live").handler(ctx -> json(ctx, 200, new JsonObject().put("status", "UP")));
     router.get("/health/ready").handler(ctx -> json(ctx, health.ready() ? 200 : 503,
         health.readiness()));
@@ -104,7 +105,9 @@ public final class HttpApiVerticle extends VerticleBase {
       return;
     }
     String header = ctx.request().getHeader("Authorization");
-    String given = header != null && header.startsWith("Bearer ") ? header.substring(7) : "";
+    // the scheme is case-insensitive (RFC 7235)
+    String given = header != null && header.regionMatches(true, 0, "Bearer ", 0, 7)
+        ? header.substring(7) : "";
     // constant time, so response timing does not reveal how much of a guess was right
     if (MessageDigest.isEqual(token.getBytes(StandardCharsets.UTF_8),
         given.getBytes(StandardCharsets.UTF_8))) {
@@ -112,6 +115,18 @@ public final class HttpApiVerticle extends VerticleBase {
     } else {
       ctx.response().putHeader("WWW-Authenticate", "Bearer");
       error(ctx, Codes.UNAUTHORIZED, null, "missing or wrong bearer token");
+    }
+  }
+
+  /**
+   * {@code /v1/guests/a/../b/...} would be normalised and served as another path: a request
+   * whose path has a dot segment (also percent-encoded) is refused instead.
+   */
+  private void refuseDotSegments(RoutingContext ctx) {
+    if (StrictJson.hasDotSegment(ctx.request().path())) {
+      error(ctx, Codes.BAD_REQUEST, null, "the path has a '.' or '..' segment");
+    } else {
+      ctx.next();
     }
   }
 
@@ -172,6 +187,7 @@ public final class HttpApiVerticle extends VerticleBase {
     }
     Object arguments;
     try {
+      StrictJson.check(raw);
       arguments = raw.toJsonValue();
     } catch (DecodeException e) {
       if (e.getCause() instanceof StreamConstraintsException tooLong) {
