@@ -145,12 +145,15 @@ public final class GuestEndpoint implements LinkEndpoint {
     if (THAW.equals(command)) {
       return freeze.thaw(request);
     }
-    Future<JsonObject> sent = link.execute(command, request.arguments(), request.deadline(),
-        request.successResponse());
     if (STATUS.equals(command)) {
-      sent = sent.onSuccess(reply -> freeze.observedStatus(reply.getValue("return")));
+      // the freeze guard lives on the link's context: this one completes there
+      return link.execute(command, request.arguments(), request.deadline(),
+              request.successResponse())
+          .onSuccess(reply -> freeze.observedStatus(reply.getValue("return")));
     }
-    return sent;
+    // only the audit and the reply follow (thread-safe): the backend may answer from its thread
+    return link.executeForCaller(command, request.arguments(), request.deadline(),
+        request.successResponse());
   }
 
   /**

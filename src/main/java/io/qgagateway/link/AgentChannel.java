@@ -106,6 +106,17 @@ public interface AgentChannel {
     return execute(command, arguments, Deadline.in(timeoutMs), successResponse);
   }
 
+  /**
+   * {@link #execute} for a caller whose continuations are thread-safe (the endpoint answering a
+   * request with the reply): a backend whose replies arrive on another thread may complete it
+   * there, sparing the reply a hand-off back to the guest's context. Everything else (the
+   * guest's own state) still happens on {@link #context()}.
+   */
+  default Future<JsonObject> executeForCaller(String command, JsonObject arguments,
+                                              Deadline deadline, boolean successResponse) {
+    return execute(command, arguments, deadline, successResponse);
+  }
+
   /** Re-establishes step with the agent now; succeeds with {@code {"return": {"rttMicros"}}}. */
   Future<JsonObject> resync(Deadline deadline);
 
