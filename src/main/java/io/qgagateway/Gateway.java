@@ -37,6 +37,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 
 /**
@@ -145,8 +146,11 @@ public final class Gateway {
             .compose(v -> deploy(new FleetVerticle(view, ANNOUNCE_MS)))
             .compose(v -> deploy(guests))
             .compose(v -> guests.update(config, extra)))
-        .compose(v -> deploy(() -> new CommandVerticle(rules, view, metrics, config.drainMs()),
-            new DeploymentOptions().setInstances(eventLoops())))
+        .compose(v -> {
+          AtomicInteger instance = new AtomicInteger();
+          return deploy(() -> new CommandVerticle(rules, view, metrics, config.drainMs(),
+              instance.getAndIncrement() == 0), new DeploymentOptions().setInstances(eventLoops()));
+        })
         .compose(v -> {
           if (!config.http().enabled()) {
             health.httpUp();
@@ -156,7 +160,8 @@ public final class Gateway {
           return deploy(http);
         })
         .compose(v -> config.bridge().enabled()
-            ? deploy(new BridgeVerticle(config.bridge())) : Future.succeededFuture())
+            ? deploy(new BridgeVerticle(config.bridge(), rules.catalog(), metrics))
+            : Future.succeededFuture())
         .onSuccess(v -> health.configLoaded());
   }
 

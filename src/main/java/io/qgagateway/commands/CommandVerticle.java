@@ -15,6 +15,8 @@ import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
 import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.internal.logging.Logger;
+import io.vertx.core.internal.logging.LoggerFactory;
 import io.vertx.core.json.JsonObject;
 
 import java.util.ArrayList;
@@ -35,20 +37,28 @@ public final class CommandVerticle extends VerticleBase {
    * holder answers at the deadline itself; this only covers a holder that is gone.
    */
   static final long BUS_MARGIN_MS = 500;
+  private static final Logger log = LoggerFactory.getLogger(CommandVerticle.class);
 
   private final CommandRules rules;
   private final FleetView view;
   private final GatewayMetrics metrics;
   private final long drainMs;
+  private final boolean countsPublishes;
   private final List<MessageConsumer<Object>> consumers = new ArrayList<>();
   private final AtomicInteger inFlight = new AtomicInteger();
 
+  /**
+   * @param countsPublishes whether this instance counts and logs the publishes it refuses: a
+   *                        publish reaches every instance of every member, and each member
+   *                        should count it once
+   */
   public CommandVerticle(CommandRules rules, FleetView view, GatewayMetrics metrics,
-                         long drainMs) {
+                         long drainMs, boolean countsPublishes) {
     this.rules = rules;
     this.view = view;
     this.metrics = metrics;
     this.drainMs = drainMs;
+    this.countsPublishes = countsPublishes;
   }
 
   @Override
@@ -92,6 +102,10 @@ public final class CommandVerticle extends VerticleBase {
 
   /** @param own the member's own address (HTTP): failures go back whole, agent class kept */
   private void dispatch(String suffix, Message<Object> message, boolean own) {
+    if (message.replyAddress() == null) {
+      refuse(suffix, message);
+      return;
+    }
     long start = System.nanoTime();
     CommandCatalog catalog = rules.catalog();
     CommandSpec spec = catalog.byAddress(suffix).orElseThrow();
@@ -117,6 +131,24 @@ public final class CommandVerticle extends VerticleBase {
         : forward(node.get(), suffix, message.body(), request, caller);
     finish(message, own, spec, request, start,
         reply.onComplete(ar -> inFlight.decrementAndGet()));
+  }
+
+  /**
+   * A publish, or a send that expects no reply: nothing runs. A publish reaches every consumer of
+   * the address on every member (one per event loop), so running it would run the command many
+   * times for a caller that never learns the outcome; a command runs only for a request that can
+   * be answered, once.
+   */
+  private void refuse(String suffix, Message<Object> message) {
+    boolean publish = !message.isSend();
+    if (publish && !countsPublishes) {
+      return;
+    }
+    metrics.refused(publish ? GatewayMetrics.Refusal.PUBLISH : GatewayMetrics.Refusal.NO_REPLY);
+    String caller = message.headers().get(GuestEndpoint.CALLER_HEADER);
+    log.warn((publish ? "publish" : "send without reply address") + " to "
+        + Addresses.publicAddress(suffix) + (caller == null ? "" : " from " + caller)
+        + " refused: nothing runs for a message nobody can be answered (use request)");
   }
 
   /**

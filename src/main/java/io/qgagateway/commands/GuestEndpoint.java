@@ -42,6 +42,7 @@ public final class GuestEndpoint implements LinkEndpoint {
   private final FreezeGuard freeze;
   private final RunOperation run;
   private final FileTransfer files;
+  private final GatewayMetrics metrics;
   // refuseLocally's index of link.agentInfo(); touched only on the link's context
   private JsonObject indexedInfo;
   private Map<String, JsonObject> supportedByName;
@@ -51,6 +52,7 @@ public final class GuestEndpoint implements LinkEndpoint {
                        long fileMaxBytes) {
     this.link = link;
     this.rules = rules;
+    this.metrics = metrics;
     this.freeze = new FreezeGuard(vertx, link, events, metrics, autoThawMs, thawForeign);
     this.run = new RunOperation(vertx, link);
     this.files = new FileTransfer(link, fileMaxBytes);
@@ -74,6 +76,14 @@ public final class GuestEndpoint implements LinkEndpoint {
   /** A request that came over the bus, from another member or straight to this address. */
   @Override
   public void handle(Message<JsonObject> message) {
+    if (message.replyAddress() == null) {
+      // a publish or a send without reply: nothing runs for a message nobody can be answered
+      metrics.refused(message.isSend() ? GatewayMetrics.Refusal.NO_REPLY
+          : GatewayMetrics.Refusal.PUBLISH);
+      log.warn((message.isSend() ? "send without reply address" : "publish") + " to "
+          + message.address() + " refused: nothing runs for a message nobody can be answered");
+      return;
+    }
     String suffix = message.headers().get(ADDRESS_HEADER);
     CommandCatalog catalog = rules.catalog();
     CommandSpec spec = suffix == null ? null : catalog.byAddress(suffix).orElse(null);

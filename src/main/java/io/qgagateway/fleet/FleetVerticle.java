@@ -108,6 +108,9 @@ public final class FleetVerticle extends VerticleBase {
   }
 
   private void onGuests(Message<Object> message) {
+    if (message.replyAddress() == null) {
+      return;  // a publish: nobody to answer
+    }
     String only = null;
     if (message.body() instanceof JsonObject body) {
       for (String key : body.fieldNames()) {
