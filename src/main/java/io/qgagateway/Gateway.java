@@ -11,6 +11,7 @@ import io.qgagateway.commands.Policy;
 import io.qgagateway.config.ConfigException;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.demo.DemoGuests;
+import io.qgagateway.fleet.FleetStore;
 import io.qgagateway.fleet.FleetVerticle;
 import io.qgagateway.fleet.FleetView;
 import io.qgagateway.fleet.GuestEvents;
@@ -48,13 +49,13 @@ import java.util.function.Supplier;
 public final class Gateway {
 
   private static final Logger log = LoggerFactory.getLogger(Gateway.class);
-  private static final long ANNOUNCE_MS = 1_000;
 
   private final Vertx vertx;
   private final NodeIdentity node;
   private final Health health;
   private final CommandRules rules;
   private final FleetView view;
+  private final FleetStore store;
   private final GatewayMetrics metrics;
   private final PrometheusMeterRegistry prometheus;
   private final List<String> deployments = new ArrayList<>();
@@ -71,7 +72,10 @@ public final class Gateway {
         ? ((VertxInternal) vertx).clusterManager().getNodeId() : UUID.randomUUID().toString();
     this.node = new NodeIdentity(id, config.nodeName());
     this.rules = rules(config);
-    this.view = new FleetView(node, new LocalGuests());
+    this.view = new FleetView(node, new LocalGuests(),
+        config.cluster().unreachableRetentionMs());
+    this.store = FleetStore.of(vertx, view);
+    health.peers(view::livePeers, vertx.isClustered() ? config.cluster().minPeers() : 0);
     this.metrics = new GatewayMetrics(registry, config.metrics().guestLabel());
     this.prometheus = config.metrics().enabled() && registry instanceof PrometheusMeterRegistry p
         ? p : null;
@@ -143,7 +147,8 @@ public final class Gateway {
         });
     return demoTargets
         .compose(extra -> deploy(new MetricsVerticle(metrics.registry(), view.local()))
-            .compose(v -> deploy(new FleetVerticle(view, ANNOUNCE_MS)))
+            .compose(v -> deploy(new FleetVerticle(view, store,
+                config.cluster().listingTimeoutMs())))
             .compose(v -> deploy(guests))
             .compose(v -> guests.update(config, extra)))
         .compose(v -> {
@@ -183,6 +188,9 @@ public final class Gateway {
   /** Graceful stop: not ready, no new requests, drain, thaw and close guests, stop the demo. */
   public Future<Void> stop() {
     health.draining();
+    // the guests stay in the fleet record: once this member has left they are unreachable
+    // (503) for the retention, not unknown (404)
+    store.stopPublishing();
     List<String> reversed = new ArrayList<>(deployments);
     Collections.reverse(reversed);
     Future<Void> chain = Future.succeededFuture();

@@ -21,7 +21,6 @@ import io.vertx.core.json.JsonObject;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -116,21 +115,30 @@ public final class CommandVerticle extends VerticleBase {
       finish(message, own, spec, null, start, Future.failedFuture(e));
       return;
     }
-    // this member's own guests first: the route would name this member for them anyway
-    LinkVerticle local = view.local().get(request.guest());
-    Optional<String> node = local != null ? Optional.empty() : view.route(request.guest());
-    if (local == null && node.isEmpty()) {
-      finish(message, own, spec, null, start, Failures.fail(Codes.UNKNOWN_GUEST,
-          "no guest " + request.guest() + " in the cluster"));
-      return;
-    }
     String caller = message.headers().get(GuestEndpoint.CALLER_HEADER);
+    FleetView.Route route = view.route(request.guest());
+    Future<JsonObject> reply;
+    if (route instanceof FleetView.Local l) {
+      reply = serveLocally(l.verticle(), request, caller);
+    } else if (route instanceof FleetView.Remote r) {
+      reply = forward(r.holder(), suffix, message.body(), request, caller);
+    } else if (route instanceof FleetView.Unreachable u) {
+      reply = Failures.fail(Codes.NOT_CONNECTED, unreachable(request, u.holder(),
+          "it left the cluster " + agoMs(u.holder()) + " ms ago"));
+    } else {
+      reply = Failures.fail(Codes.UNKNOWN_GUEST, "no guest " + request.guest() + " in the cluster");
+    }
     inFlight.incrementAndGet();
-    Future<JsonObject> reply = local != null
-        ? serveLocally(local, request, caller)
-        : forward(node.get(), suffix, message.body(), request, caller);
     finish(message, own, spec, request, start,
         reply.onComplete(ar -> inFlight.decrementAndGet()));
+  }
+
+  static String unreachable(RequestBody request, FleetView.Node holder, String why) {
+    return "guest " + request.guest() + " is held by " + holder.name() + ", unreachable: " + why;
+  }
+
+  private static long agoMs(FleetView.Node holder) {
+    return Math.max(0, System.currentTimeMillis() - holder.leftAtMillis());
   }
 
   /**
@@ -172,9 +180,11 @@ public final class CommandVerticle extends VerticleBase {
   /**
    * Another member holds the guest: its internal address checks the request again. The deadline
    * travels as the time left, so the holder answers at the same moment without relying on
-   * synchronised clocks.
+   * synchronised clocks. If the cluster manager reports the holder gone while the request is on
+   * its way, the request fails at once (503 naming the holder; it may have run there) instead of
+   * waiting for its deadline.
    */
-  private Future<JsonObject> forward(String node, String suffix, Object body,
+  private Future<JsonObject> forward(FleetView.Node holder, String suffix, Object body,
                                      RequestBody request, String caller) {
     long leftMs = Math.max(1, request.deadline().remainingMs());
     JsonObject forwarded = asJson(body).copy().put("timeoutMs", leftMs);
@@ -184,9 +194,21 @@ public final class CommandVerticle extends VerticleBase {
     if (caller != null) {
       options.addHeader(GuestEndpoint.CALLER_HEADER, caller);
     }
-    return vertx.eventBus()
-        .<JsonObject>request(Addresses.link(node, request.guest()), forwarded, options)
-        .map(Message::body);
+    Promise<JsonObject> reply = ((ContextInternal) context).promise();
+    Runnable unwatch = view.watch(holder.id(), () -> reply.tryFail(Failures.of(
+        Codes.NOT_CONNECTED, unreachable(request, holder, holder.name()
+            + " left the cluster while the request was in flight (it may have run there)"))));
+    vertx.eventBus()
+        .<JsonObject>request(Addresses.link(holder.id(), request.guest()), forwarded, options)
+        .onComplete(ar -> {
+          unwatch.run();
+          if (ar.succeeded()) {
+            reply.tryComplete(ar.result().body());
+          } else {
+            reply.tryFail(ar.cause());
+          }
+        });
+    return reply.future();
   }
 
   /**

@@ -159,7 +159,7 @@ class BridgeTest {
     assertAccessDenied(next());
     write(send("qga.link.x.y", new JsonObject().put("guest", GUEST), "r5"));
     assertAccessDenied(next());
-    write(send(Addresses.FLEET_ANNOUNCE, new JsonObject(), "r6"));
+    write(send("qga.fleet.node.x.describe", new JsonObject(), "r6"));
     assertAccessDenied(next());
     // the connection is still usable
     write(send("agent.ping", new JsonObject().put("guest", GUEST), "r7"));
