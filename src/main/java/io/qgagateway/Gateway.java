@@ -146,7 +146,7 @@ public final class Gateway {
           return d.targets();
         });
     return demoTargets
-        .compose(extra -> deploy(new MetricsVerticle(metrics.registry(), view.local()))
+        .compose(extra -> deploy(new MetricsVerticle(metrics.registry(), view))
             .compose(v -> deploy(new FleetVerticle(view, store,
                 config.cluster().listingTimeoutMs())))
             .compose(v -> deploy(guests))

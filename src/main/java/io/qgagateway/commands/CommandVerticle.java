@@ -14,6 +14,7 @@ import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
 import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.eventbus.ReplyFailure;
 import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.logging.Logger;
 import io.vertx.core.internal.logging.LoggerFactory;
@@ -112,25 +113,31 @@ public final class CommandVerticle extends VerticleBase {
     try {
       request = RequestBody.parse(catalog, spec, message.body());
     } catch (ReplyException e) {
-      finish(message, own, spec, null, start, Future.failedFuture(e));
+      finish(message, own, spec, null, start, Future.failedFuture(e), new boolean[] {false});
       return;
     }
     String caller = message.headers().get(GuestEndpoint.CALLER_HEADER);
     FleetView.Route route = view.route(request.guest());
     Future<JsonObject> reply;
+    // whether the holder's endpoint answered: then it recorded the outcome, here we do not
+    boolean[] served = {false};
     if (route instanceof FleetView.Local l) {
-      reply = serveLocally(l.verticle(), request, caller);
+      served[0] = true;
+      reply = serveLocally(l.verticle(), request, caller, start);
     } else if (route instanceof FleetView.Remote r) {
-      reply = forward(r.holder(), suffix, message.body(), request, caller);
+      reply = forward(r.holder(), suffix, message.body(), request, caller, start, served);
     } else if (route instanceof FleetView.Unreachable u) {
       reply = Failures.fail(Codes.NOT_CONNECTED, unreachable(request, u.holder(),
           "it left the cluster " + agoMs(u.holder()) + " ms ago"));
     } else {
-      reply = Failures.fail(Codes.UNKNOWN_GUEST, "no guest " + request.guest() + " in the cluster");
+      // no guest label for a guest that does not exist: callers cannot grow the registry
+      finish(message, own, spec, null, start, Failures.fail(Codes.UNKNOWN_GUEST,
+          "no guest " + request.guest() + " in the cluster"), served);
+      return;
     }
     inFlight.incrementAndGet();
     finish(message, own, spec, request, start,
-        reply.onComplete(ar -> inFlight.decrementAndGet()));
+        reply.onComplete(ar -> inFlight.decrementAndGet()), served);
   }
 
   static String unreachable(RequestBody request, FleetView.Node holder, String why) {
@@ -166,14 +173,14 @@ public final class CommandVerticle extends VerticleBase {
    * other members, and the link guarantees the reply within the timeout.
    */
   private Future<JsonObject> serveLocally(LinkVerticle verticle, RequestBody request,
-                                          String caller) {
+                                          String caller, long start) {
     if (!(verticle.endpoint() instanceof GuestEndpoint endpoint)) {
       // registered, not started yet, or stopping
       return Failures.fail(Codes.UNKNOWN_GUEST, "no guest " + request.guest() + " in the cluster");
     }
     Promise<JsonObject> reply = Promise.promise();
     ((ContextInternal) verticle.link().context())
-        .emit(v -> endpoint.serve(request, caller).onComplete(reply));
+        .emit(v -> endpoint.serve(request, caller, start).onComplete(reply));
     return reply.future();
   }
 
@@ -185,12 +192,15 @@ public final class CommandVerticle extends VerticleBase {
    * waiting for its deadline.
    */
   private Future<JsonObject> forward(FleetView.Node holder, String suffix, Object body,
-                                     RequestBody request, String caller) {
+                                     RequestBody request, String caller, long start,
+                                     boolean[] served) {
     long leftMs = Math.max(1, request.deadline().remainingMs());
     JsonObject forwarded = asJson(body).copy().put("timeoutMs", leftMs);
     DeliveryOptions options = new DeliveryOptions()
         .setSendTimeout(leftMs + BUS_MARGIN_MS)
-        .addHeader(GuestEndpoint.ADDRESS_HEADER, suffix);
+        .addHeader(GuestEndpoint.ADDRESS_HEADER, suffix)
+        // the holder records the request's latency from here, where it entered the gateway
+        .addHeader(GuestEndpoint.ELAPSED_HEADER, Long.toString(System.nanoTime() - start));
     if (caller != null) {
       options.addHeader(GuestEndpoint.CALLER_HEADER, caller);
     }
@@ -202,6 +212,9 @@ public final class CommandVerticle extends VerticleBase {
         .<JsonObject>request(Addresses.link(holder.id(), request.guest()), forwarded, options)
         .onComplete(ar -> {
           unwatch.run();
+          // a failure the holder answered (not the bus's timeout or lack of a handler)
+          served[0] = ar.succeeded() || ar.cause() instanceof ReplyException re
+              && re.failureType() == ReplyFailure.RECIPIENT_FAILURE;
           if (ar.succeeded()) {
             reply.tryComplete(ar.result().body());
           } else {
@@ -212,23 +225,35 @@ public final class CommandVerticle extends VerticleBase {
   }
 
   /**
+   * Replies, and records the outcome unless the holder's endpoint did: each request is counted
+   * once, by the member that holds the guest when it reached it (so alerts name the hypervisor
+   * at fault), else by this member (400, 404, a holder that left or never answered).
+   *
    * @param request null when the request was rejected before routing; then no guest label is
    *                recorded, so callers cannot create series for guests that do not exist
    */
   private void finish(Message<Object> message, boolean local, CommandSpec spec,
-                      RequestBody request, long start, Future<JsonObject> reply) {
+                      RequestBody request, long start, Future<JsonObject> reply,
+                      boolean[] served) {
     reply.onComplete(ar -> {
       if (ar.succeeded()) {
         message.reply(ar.result());
       } else {
         Failures.reply(message, ar.cause(), local);
       }
-      // a passthrough of a command the catalog lacks counts as "command": labels stay bounded
-      String command = request != null && request.target() != null
-          ? request.target().name() : spec.name();
-      metrics.commandDone(command, request == null ? null : request.guest(), Outcome.of(ar),
-          System.nanoTime() - start);
+      if (!served[0]) {
+        record(metrics, spec, request, Outcome.of(ar), System.nanoTime() - start);
+      }
     });
+  }
+
+  /** One request's outcome in {@code qga_command_duration_seconds}. */
+  static void record(GatewayMetrics metrics, CommandSpec spec, RequestBody request,
+                     Outcome outcome, long nanos) {
+    // a passthrough of a command the catalog lacks counts as "command": labels stay bounded
+    String command = request != null && request.target() != null
+        ? request.target().name() : spec.name();
+    metrics.commandDone(command, request == null ? null : request.guest(), outcome, nanos);
   }
 
   private static JsonObject asJson(Object body) {

@@ -33,6 +33,8 @@ public final class GuestEndpoint implements LinkEndpoint {
   /** Headers of the internal message: which public address it came in on, and who sent it. */
   public static final String ADDRESS_HEADER = "address";
   public static final String CALLER_HEADER = "caller";
+  /** Nanoseconds the request spent on the member it entered before it was forwarded here. */
+  public static final String ELAPSED_HEADER = "qga-elapsed-ns";
 
   private static final String THAW = "guest-fsfreeze-thaw";
   private static final String STATUS = "guest-fsfreeze-status";
@@ -84,6 +86,7 @@ public final class GuestEndpoint implements LinkEndpoint {
           + message.address() + " refused: nothing runs for a message nobody can be answered");
       return;
     }
+    long start = System.nanoTime() - elapsedNanos(message);
     String suffix = message.headers().get(ADDRESS_HEADER);
     CommandCatalog catalog = rules.catalog();
     CommandSpec spec = suffix == null ? null : catalog.byAddress(suffix).orElse(null);
@@ -96,9 +99,10 @@ public final class GuestEndpoint implements LinkEndpoint {
       request = RequestBody.parse(catalog, spec, message.body());
     } catch (ReplyException e) {
       Failures.reply(message, e, true);
+      CommandVerticle.record(metrics, spec, null, Outcome.BAD_REQUEST, System.nanoTime() - start);
       return;
     }
-    serve(request, message.headers().get(CALLER_HEADER)).onComplete(ar -> {
+    serve(request, message.headers().get(CALLER_HEADER), start).onComplete(ar -> {
       if (ar.succeeded()) {
         message.reply(ar.result());
       } else {
@@ -107,11 +111,27 @@ public final class GuestEndpoint implements LinkEndpoint {
     });
   }
 
+  private static long elapsedNanos(Message<?> message) {
+    String elapsed = message.headers().get(ELAPSED_HEADER);
+    if (elapsed == null) {
+      return 0;
+    }
+    try {
+      return Math.max(0, Long.parseLong(elapsed));
+    } catch (NumberFormatException e) {
+      return 0;
+    }
+  }
+
   /**
-   * Serves a checked request: policy, then the command or operation, then the audit line. Call
-   * on the link's context; every path through the gateway ends here.
+   * Serves a checked request: policy, then the command or operation, then the audit line and
+   * the outcome in {@code qga_command_duration_seconds}, recorded here, on the member holding
+   * the guest, whichever member the request entered. Call on the link's context; every path
+   * through the gateway ends here.
+   *
+   * @param entered when the request entered the gateway ({@link System#nanoTime()} here)
    */
-  public Future<JsonObject> serve(RequestBody request, String caller) {
+  public Future<JsonObject> serve(RequestBody request, String caller, long entered) {
     long start = System.nanoTime();
     CommandSpec spec = request.spec();
     Future<JsonObject> result;
@@ -124,6 +144,8 @@ public final class GuestEndpoint implements LinkEndpoint {
       log.error("serving " + spec.name() + " for " + link.name() + " failed", e);
       result = Failures.fail(Codes.ERROR, "internal error: " + e);
     }
+    result = result.onComplete(ar -> CommandVerticle.record(metrics, spec, request,
+        Outcome.of(ar), System.nanoTime() - entered));
     if (!request.mutating()) {
       return result;
     }

@@ -275,6 +275,29 @@ class ClusterTest {
   }
 
   @Test
+  void commandOutcomesAreRecordedByTheMemberHoldingTheGuest() throws Exception {
+    Member a = start("A", portA, "a-1");
+    Member b = start("B", portB, "b-1");
+    awaitFleet("a-1", "b-1");
+    for (int i = 0; i < 3; i++) {
+      // through A's bus: Vert.x hands each to A's or B's dispatcher; either way B holds b-1
+      request(a, "agent.ping", new JsonObject().put("guest", "b-1"));
+    }
+    assertEquals(3, pingsRecorded(b, "ok"), "the holder records each request");
+    assertEquals(0, pingsRecorded(a, "ok"), "the member it entered does not");
+    ReplyException unknown = failure(a, "agent.ping", new JsonObject().put("guest", "nobody"));
+    assertEquals(404, unknown.failureCode());
+    assertEquals(1, pingsRecorded(a, "unknown_guest") + pingsRecorded(b, "unknown_guest"),
+        "a request no holder answered is recorded once, where it entered");
+  }
+
+  private long pingsRecorded(Member m, String outcome) {
+    var timer = registries.get(m.name()).find("qga.command.duration")
+        .tags("command", "guest-ping", "outcome", outcome).timer();
+    return timer == null ? 0 : timer.count();
+  }
+
+  @Test
   void readinessWaitsForTheMinimumOfPeers() throws Exception {
     minPeers = 1;
     Member a = start("A", portA, "a-1");
