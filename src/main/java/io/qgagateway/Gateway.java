@@ -140,7 +140,9 @@ public final class Gateway {
     guests = new GuestManager(view, events.andThen(metrics), link -> new GuestEndpoint(vertx,
         link, rules, events, metrics, config.autoThawMs(), config.thawForeign(),
         config.fileMaxBytes()));
-    Future<List<GuestTarget>> demoTargets = DemoGuests.start(vertx, config.demo())
+    // clustered, the demo's guests carry the node name: two demo members never collide
+    Future<List<GuestTarget>> demoTargets = DemoGuests.start(vertx, config.demo(),
+            vertx.isClustered() ? node.name() : null)
         .map(d -> {
           demo = d;
           return d.targets();

@@ -72,6 +72,7 @@ class ClusterTest {
   private long retentionMs = GatewayConfig.Cluster.DEFAULT_UNREACHABLE_RETENTION_MS;
   private int minPeers;
   private boolean slowFstrim;
+  private int demoSimulated;
 
   /** One gateway member: its clustered Vert.x, the gateway, and the agents of its guests. */
   private record Member(String name, Vertx vertx, Gateway gateway, List<SimulatedAgent> agents) {
@@ -298,6 +299,20 @@ class ClusterTest {
   }
 
   @Test
+  void theDemoGuestsOfTwoMembersCarryTheirNodeNames() throws Exception {
+    demoSimulated = 2;
+    Member a = start("A", portA);
+    Member b = start("B", portB);
+    awaitFleet("A-sim-1", "A-sim-2", "B-sim-1", "B-sim-2");
+    assertEquals(0, a.gateway().fleet().conflicts());
+    assertEquals(0, b.gateway().fleet().conflicts());
+    // B's simulated agent answers, through A
+    assertEquals("B-sim-2", request(a, "agent.get-host-name",
+        new JsonObject().put("guest", "B-sim-2")).body().getJsonObject("return")
+        .getString("host-name"));
+  }
+
+  @Test
   void readinessWaitsForTheMinimumOfPeers() throws Exception {
     minPeers = 1;
     Member a = start("A", portA, "a-1");
@@ -415,7 +430,7 @@ class ClusterTest {
         .put("guests", targets)
         .put("discovery", new JsonArray())
         .put("http", new JsonObject().put("enabled", false))
-        .put("demo", new JsonObject().put("simulated", 0).put("hostAgent", false))
+        .put("demo", new JsonObject().put("simulated", demoSimulated).put("hostAgent", false))
         .put("shutdown", new JsonObject().put("drainMs", 1000))
         .put("cluster", new JsonObject().put("enabled", true).put("port", hazelcastPort)
             .put("eventBusPort", eventBusPort).put("unreachableRetentionMs", retentionMs)
