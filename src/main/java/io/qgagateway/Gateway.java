@@ -62,6 +62,7 @@ public final class Gateway {
   private GatewayConfig config;
   private GuestManager guests;
   private HttpApiVerticle http;
+  private BridgeVerticle bridge;
   private DemoGuests demo;
 
   private Gateway(Vertx vertx, GatewayConfig config, MeterRegistry registry, Health health) {
@@ -125,6 +126,11 @@ public final class Gateway {
     return metrics;
   }
 
+  /** The bridge's port bound, or -1 when the bridge is off. */
+  public int bridgePort() {
+    return bridge == null ? -1 : bridge.port();
+  }
+
   /** The HTTP port bound, or -1 when HTTP is off. */
   public int httpPort() {
     return http == null ? -1 : http.port();
@@ -166,9 +172,13 @@ public final class Gateway {
           http = new HttpApiVerticle(config.http(), rules.catalog(), prometheus, health);
           return deploy(http);
         })
-        .compose(v -> config.bridge().enabled()
-            ? deploy(new BridgeVerticle(config.bridge(), rules.catalog(), metrics))
-            : Future.succeededFuture())
+        .compose(v -> {
+          if (!config.bridge().enabled()) {
+            return Future.succeededFuture();
+          }
+          bridge = new BridgeVerticle(config.bridge(), rules.catalog(), metrics);
+          return deploy(bridge);
+        })
         .onSuccess(v -> health.configLoaded());
   }
 
