@@ -22,6 +22,7 @@ import io.vertx.core.json.JsonObject;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -37,6 +38,8 @@ public final class CommandVerticle extends VerticleBase {
    * holder answers at the deadline itself; this only covers a holder that is gone.
    */
   static final long BUS_MARGIN_MS = 500;
+  /** How long a stop waits for the cluster to forget this member's registrations. */
+  static final long UNREGISTER_WAIT_MS = 2_000;
   private static final Logger log = LoggerFactory.getLogger(CommandVerticle.class);
 
   private final CommandRules rules;
@@ -84,12 +87,16 @@ public final class CommandVerticle extends VerticleBase {
   /** No new requests; those under way get up to the drain time to finish. */
   @Override
   public Future<?> stop() {
+    // the handlers stop taking messages at once; removing the cluster-wide registrations can
+    // block while Hazelcast reassigns a lost member's partitions, and the drain does not wait
+    // for it
     List<Future<?>> unregistered = new ArrayList<>();
     consumers.forEach(c -> unregistered.add(c.unregister()));
     Promise<Void> drained = Promise.promise();
     long deadline = System.currentTimeMillis() + drainMs;
-    Future.join(unregistered).onComplete(ar -> awaitDrain(deadline, drained));
-    return drained.future();
+    awaitDrain(deadline, drained);
+    return drained.future().transform(ar -> Future.join(unregistered)
+        .timeout(UNREGISTER_WAIT_MS, TimeUnit.MILLISECONDS).otherwiseEmpty());
   }
 
   private void awaitDrain(long deadline, Promise<Void> drained) {

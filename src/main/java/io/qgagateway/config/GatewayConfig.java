@@ -67,9 +67,9 @@ public record GatewayConfig(
                         long unreachableRetentionMs, int minPeers, long listingTimeoutMs) {
 
     public static final int DEFAULT_HEARTBEAT_SECONDS = 1;
-    public static final int DEFAULT_FAILURE_DETECTION_SECONDS = 4;
+    public static final int DEFAULT_FAILURE_DETECTION_SECONDS = 3;
     public static final long DEFAULT_UNREACHABLE_RETENTION_MS = 600_000;
-    public static final long DEFAULT_LISTING_TIMEOUT_MS = 150;
+    public static final long DEFAULT_LISTING_TIMEOUT_MS = 100;
   }
 
   public record Metrics(boolean enabled, boolean guestLabel) {

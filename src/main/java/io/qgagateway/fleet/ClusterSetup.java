@@ -74,6 +74,9 @@ public final class ClusterSetup {
     config.setProperty("hazelcast.heartbeat.failuredetector.type", "deadline");
     config.setProperty("hazelcast.merge.first.run.delay.seconds", "15");
     config.setProperty("hazelcast.merge.next.run.delay.seconds", "15");
+    // a stopping member hands its partitions over, but does not wait for that beyond 10 s
+    // (Hazelcast's default is 10 minutes) when the cluster is still repairing another loss
+    config.setProperty("hazelcast.graceful.shutdown.max.wait", "10");
   }
 
   /** A clustered Vert.x whose event bus listens where the other members can reach it. */

@@ -162,28 +162,37 @@ public final class FleetView {
 
   // ---- membership (cluster manager) ------------------------------------------------------------
 
-  /** A member joined, or is found a member (at start): live. */
-  public void memberJoined(String id) {
+  /**
+   * A member joined, or is found a member (at start): live.
+   *
+   * @return whether that is news
+   */
+  public synchronized boolean memberJoined(String id) {
     if (id.equals(self.id())) {
-      return;
+      return false;
     }
-    Node n = nodes.computeIfAbsent(id, k -> new Node(k, null, true));
+    Node n = nodes.computeIfAbsent(id, k -> new Node(k, null, false));
+    boolean news = !n.live;
     n.leftAtMillis = 0;
     n.live = true;
+    return news;
   }
 
   /**
    * A member left the cluster (the cluster manager says so): its guests become unreachable, and
    * the requests forwarded to it fail now rather than at their deadline.
+   *
+   * @return whether that is news
    */
-  public void memberLeft(String id, long nowMillis) {
+  public synchronized boolean memberLeft(String id, long nowMillis) {
     if (id.equals(self.id())) {
-      return;
+      return false;
     }
-    Node n = nodes.computeIfAbsent(id, k -> new Node(k, null, false));
-    if (n.live || n.leftAtMillis == 0) {
-      n.leftAtMillis = nowMillis;
+    Node n = nodes.computeIfAbsent(id, k -> new Node(k, null, true));
+    if (!n.live) {
+      return false;
     }
+    n.leftAtMillis = nowMillis;
     n.live = false;
     if (n.gateway || byNode.containsKey(id)) {
       log.warn("member " + n.name() + " (" + id + ") left the cluster; its "
@@ -193,6 +202,7 @@ public final class FleetView {
     if (waiting != null) {
       waiting.forEach(Runnable::run);
     }
+    return true;
   }
 
   /**

@@ -46,6 +46,14 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
   /** Hazelcast configuration for both maps (see {@link ClusterSetup}). */
   static final String MAPS_PATTERN = "qga.fleet.*";
   private static final long REASSERT_DELAY_MS = 2_000;
+  /**
+   * How often the cluster manager's member list is read. Its node listener alone can be late:
+   * vertx-hazelcast calls it only after cleaning the lost member's event-bus registrations out
+   * of Hazelcast maps, which blocks while the partitions that member owned are reassigned
+   * (24 s after a SIGSTOP of the Hazelcast master, measured); the member list itself changes
+   * as soon as Hazelcast removes the member.
+   */
+  static final long MEMBERSHIP_POLL_MS = 100;
 
   private final Vertx vertx;
   private final GatewayClusterManager cluster;
@@ -65,6 +73,8 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
   private ReplicatedMap<String, String> nodes;
   private UUID guestsListener;
   private UUID nodesListener;
+  private Set<String> members = Set.of();
+  private long poll = -1;
 
   HazelcastFleetStore(Vertx vertx, GatewayClusterManager cluster, FleetView view) {
     this.vertx = vertx;
@@ -82,13 +92,14 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
     context = vertx.getOrCreateContext();
     view.membership(id -> cluster.getNodes().contains(id));
     cluster.addNodeListener(this);
-    return context.executeBlocking(() -> {
+    return context.<Void>executeBlocking(() -> {
       HazelcastInstance hz = cluster.getHazelcastInstance();
       nodes = hz.getReplicatedMap(NODES_MAP);
       guests = hz.getReplicatedMap(GUESTS_MAP);
       nodesListener = nodes.addEntryListener(new Listener(this::nodeEntry));
       guestsListener = guests.addEntryListener(new Listener(this::guestEntry));
-      for (String id : cluster.getNodes()) {
+      members = Set.copyOf(cluster.getNodes());
+      for (String id : members) {
         view.memberJoined(id);
       }
       nodes.put(selfId, new JsonObject().put("name", view.self().name()).encode());
@@ -114,7 +125,30 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
           + view.remoteGuests(true) + " of their guests reachable, "
           + view.remoteGuests(false) + " unreachable");
       return null;
-    });
+    }).onSuccess(v -> poll = vertx.setPeriodic(MEMBERSHIP_POLL_MS, id -> pollMembers()));
+  }
+
+  /** Compares the cluster manager's member list with the last one read (on the context). */
+  private void pollMembers() {
+    if (!cluster.isActive()) {
+      return;
+    }
+    Set<String> now = Set.copyOf(cluster.getNodes());
+    if (now.equals(members)) {
+      return;
+    }
+    Set<String> before = members;
+    members = now;
+    for (String id : now) {
+      if (!before.contains(id)) {
+        nodeAdded(id);
+      }
+    }
+    for (String id : before) {
+      if (!now.contains(id)) {
+        nodeLeft(id);
+      }
+    }
   }
 
   // ---- this member's guests --------------------------------------------------------------------
@@ -255,7 +289,9 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
 
   @Override
   public void nodeAdded(String nodeId) {
-    view.memberJoined(nodeId);
+    if (!view.memberJoined(nodeId)) {
+      return;  // heard of already (the listener and the member list both tell)
+    }
     recordedLeft.remove(nodeId);
     // after a split heals, the maps merge; make sure this member's own entries survived
     vertx.setTimer(REASSERT_DELAY_MS, id -> reassert());
@@ -264,7 +300,9 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
   @Override
   public void nodeLeft(String nodeId) {
     long now = System.currentTimeMillis();
-    view.memberLeft(nodeId, now);
+    if (!view.memberLeft(nodeId, now)) {
+      return;  // heard of already
+    }
     if (context != null && coordinator()) {
       context.executeBlocking(() -> {
         recordLeft(nodeId, now);
@@ -362,6 +400,9 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
   @Override
   public Future<Void> stop() {
     cluster.removeNodeListener(this);
+    if (poll >= 0) {
+      vertx.cancelTimer(poll);
+    }
     stopPublishing();
     if (context == null || guests == null) {
       return Future.succeededFuture();

@@ -57,11 +57,13 @@ class ClusterFailuresProcessIT {
   Path dir;
 
   private ProcessCluster cluster;
+  private io.vertx.core.Vertx client;
   private final List<String> report = new ArrayList<>();
 
   @BeforeEach
   void setUp() throws Exception {
-    cluster = new ProcessCluster(dir, 3);
+    // the fourth Hazelcast port is the event-bus client's
+    cluster = new ProcessCluster(dir, 4);
     cluster.clusterExtra = "  unreachableRetentionMs: 120000\n  minPeers: 1\n";
     cluster.agents("a-1", "a-2", "b-1", "b-2", "b-slow", "c-1", "c-2", "c-slow");
   }
@@ -69,7 +71,13 @@ class ClusterFailuresProcessIT {
   @AfterEach
   void tearDown() throws Exception {
     report.forEach(l -> System.out.println("ClusterFailuresProcessIT: " + l));
-    cluster.close();
+    try {
+      if (client != null) {
+        client.close().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+      }
+    } finally {
+      cluster.close();
+    }
   }
 
   @Test
@@ -84,6 +92,7 @@ class ClusterFailuresProcessIT {
       cluster.awaitReady(m);
     }
     awaitListed(a, 8, 8);
+    client = ExactlyOnceProcessIT.joinAsClient(cluster);
 
     // ---- kill -9 C -------------------------------------------------------------------------
     Set<String> cGuests = Set.of("c-1", "c-2");
@@ -92,7 +101,7 @@ class ClusterFailuresProcessIT {
     CompletableFuture<Timed> inFlight;
     try (LoadRecorder load = new LoadRecorder(cluster, REQUEST_TIMEOUT_MS)) {
       load.http(a, "a-1", "b-1", "c-1").http(b, "a-2", "b-2", "c-2")
-          .bridge(a, "b-2", "c-2").bridge(b, "a-1", "c-1");
+          .bridge(a, "b-2", "c-2").bridge(b, "a-1", "c-1").bus(client, "a-1", "b-1", "c-1", "a-2");
       inFlight = fstrim(a, "c-slow");
       Thread.sleep(2_000);
       t = System.currentTimeMillis();
@@ -131,11 +140,12 @@ class ClusterFailuresProcessIT {
     List<Long> listings = new ArrayList<>();
     try (LoadRecorder load = new LoadRecorder(cluster, REQUEST_TIMEOUT_MS)) {
       load.http(a, "a-1", "c-1", "b-1").http(back, "a-2", "c-2", "b-2")
-          .bridge(a, "c-2", "b-1");
+          .bridge(a, "c-2", "b-1").bus(client, "a-1", "c-1", "b-1", "a-2");
       inFlight = fstrim(a, "b-slow");
       Thread.sleep(2_000);
-      t = System.currentTimeMillis();
       ProcessCluster.signal(b, "STOP");
+      // after kill(1) has returned: the signal is delivered
+      t = System.currentTimeMillis();
       // while B hangs and is still a member: the listing does not wait for it
       Thread.sleep(300);
       for (int i = 0; i < 5; i++) {
@@ -161,7 +171,7 @@ class ClusterFailuresProcessIT {
     // ---- SIGTERM C ---------------------------------------------------------------------------
     Set<String> aGuests = Set.of("a-1", "a-2");
     try (LoadRecorder load = new LoadRecorder(cluster, REQUEST_TIMEOUT_MS)) {
-      load.http(a, "a-1", "c-1").bridge(a, "a-2", "c-2");
+      load.http(a, "a-1", "c-1").bridge(a, "a-2", "c-2").bus(client, "a-1", "c-1", "a-2");
       inFlight = fstrim(a, "c-slow");
       Thread.sleep(2_000);
       t = System.currentTimeMillis();
@@ -202,6 +212,18 @@ class ClusterFailuresProcessIT {
         LoadRecorder.codes(ok), LoadRecorder.percentile(ok, 0.5),
         LoadRecorder.percentile(ok, 0.99), LoadRecorder.max(ok), LoadRecorder.max(before),
         gone.size(), LoadRecorder.codes(gone), LoadRecorder.max(gone), member, detected));
+    List<Sample> busOk = load.ofBus(healthy, t, end);
+    List<Sample> busGone = load.ofBus(lost, t, end);
+    report.add(String.format("%s: event-bus client (not judged: Vert.x picks the member): "
+            + "healthy guests %s max %d ms, failures %s; lost member's guests %s max %d ms, "
+            + "other than 503: %s; all its samples of the phase: %d",
+        event, LoadRecorder.codes(busOk), LoadRecorder.max(busOk),
+        LoadRecorder.where(busOk, x -> x.code() != 200), LoadRecorder.codes(busGone),
+        LoadRecorder.max(busGone), LoadRecorder.where(busGone, x -> x.code() != 503),
+        load.samples().stream().filter(x -> x.via().equals("bus")).count()));
+    report.add(event + ": event-bus client requests of the phase that failed other than 503 or "
+        + "took over 1 s: " + LoadRecorder.where(load.samples(), x -> x.via().equals("bus")
+        && (x.code() != 200 && x.code() != 503 || x.tookMillis() > 1_000)));
     assertFalse(ok.isEmpty(), event + ": no load on healthy guests");
     assertFalse(gone.isEmpty(), event + ": no load on the lost member's guests");
     List<Sample> bad = LoadRecorder.where(ok, s -> s.code() != 200

@@ -42,11 +42,14 @@ class ExactlyOnceProcessIT {
 
   @AfterEach
   void tearDown() throws Exception {
-    if (client != null) {
-      client.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-    }
-    if (cluster != null) {
-      cluster.close();
+    try {
+      if (client != null) {
+        client.close().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+      }
+    } finally {
+      if (cluster != null) {
+        cluster.close();
+      }
     }
   }
 
@@ -64,7 +67,7 @@ class ExactlyOnceProcessIT {
           () -> cluster.get(m, "/v1/guests"), r -> r.statusCode() == 200
               && readyCount(r) == 3);
     }
-    client = joinAsClient();
+    client = joinAsClient(cluster);
 
     // a publish on the bus reaches 3 members x 2 dispatchers; through the bridge it is refused
     String line = Base64.getEncoder().encodeToString("line\n".getBytes(StandardCharsets.UTF_8));
@@ -136,8 +139,11 @@ class ExactlyOnceProcessIT {
     return n;
   }
 
-  /** A plain Vert.x member of the gateways' cluster, as a JVM caller would run one. */
-  private Vertx joinAsClient() throws Exception {
+  /**
+   * A plain Vert.x member of the gateways' cluster, as a JVM caller would run one, on the
+   * cluster's fourth Hazelcast port.
+   */
+  static Vertx joinAsClient(ProcessCluster cluster) throws Exception {
     JsonArray members = new JsonArray();
     cluster.hazelcastMembers().forEach(members::add);
     GatewayConfig.Cluster config = GatewayConfig.parse(new JsonObject().put("cluster",

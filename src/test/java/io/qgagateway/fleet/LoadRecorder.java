@@ -114,6 +114,45 @@ final class LoadRecorder implements AutoCloseable {
     });
   }
 
+  /**
+   * A caller pinging these guests in turn over the clustered event bus from {@code client}, a
+   * plain Vert.x member of the cluster: Vert.x hands each request to any gateway member's
+   * dispatcher. Its send timeout is the request's timeout plus 2 s.
+   */
+  LoadRecorder bus(io.vertx.core.Vertx client, String... guests) {
+    return caller("bus", () -> {
+      int i = 0;
+      while (running) {
+        String guest = guests[i++ % guests.length];
+        long sent = System.currentTimeMillis();
+        long t0 = System.nanoTime();
+        int code;
+        String message = null;
+        try {
+          client.eventBus().request("agent.ping", new JsonObject().put("guest", guest)
+                  .put("timeoutMs", timeoutMs), new io.vertx.core.eventbus.DeliveryOptions()
+                  .setSendTimeout(timeoutMs + 2_000))
+              .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+          code = 200;
+        } catch (java.util.concurrent.ExecutionException e) {
+          if (e.getCause() instanceof io.vertx.core.eventbus.ReplyException re) {
+            code = re.failureCode();
+            message = re.failureType() + ": " + re.getMessage();
+          } else {
+            code = IO_ERROR;
+            message = String.valueOf(e.getCause());
+          }
+        } catch (TimeoutException e) {
+          code = NO_ANSWER;
+        }
+        samples.add(new Sample(guest, "any", "bus", sent,
+            TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0), code, message));
+        pause();
+      }
+      return null;
+    });
+  }
+
   private LoadRecorder caller(String name, java.util.concurrent.Callable<Void> body) {
     Thread t = new Thread(() -> {
       try {
@@ -141,10 +180,16 @@ final class LoadRecorder implements AutoCloseable {
     return new ArrayList<>(samples);
   }
 
-  /** Samples of these guests sent in [from, to). */
+  /** Samples of these guests sent in [from, to) through HTTP or the bridge. */
   List<Sample> of(Collection<String> guests, long from, long to) {
-    return samples.stream().filter(s -> guests.contains(s.guest()) && s.sentIn(from, to))
-        .collect(Collectors.toList());
+    return samples.stream().filter(s -> !s.via().equals("bus") && guests.contains(s.guest())
+        && s.sentIn(from, to)).collect(Collectors.toList());
+  }
+
+  /** Samples of the event-bus caller sent in [from, to). */
+  List<Sample> ofBus(Collection<String> guests, long from, long to) {
+    return samples.stream().filter(s -> s.via().equals("bus") && guests.contains(s.guest())
+        && s.sentIn(from, to)).collect(Collectors.toList());
   }
 
   static long max(List<Sample> samples) {

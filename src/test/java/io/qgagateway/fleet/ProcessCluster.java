@@ -313,6 +313,20 @@ final class ProcessCluster implements AutoCloseable {
       }
     }
     vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    keepLogs();
+  }
+
+  /** Copies the members' logs to target/process-it-logs/, for a look after the test. */
+  private void keepLogs() throws IOException {
+    Path keep = Path.of("target", "process-it-logs", dir.getFileName().toString());
+    Files.createDirectories(keep);
+    try (var files = Files.list(dir)) {
+      for (Path log : files.filter(f -> f.toString().endsWith(".log"))
+          .collect(Collectors.toList())) {
+        Files.copy(log, keep.resolve(log.getFileName()),
+            java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      }
+    }
   }
 
   // ---- the TCP bridge ----------------------------------------------------------------------
