@@ -118,6 +118,8 @@ public final class FleetView {
   private final Map<String, Set<String>> byNode = new ConcurrentHashMap<>();
   private final Map<String, Set<Runnable>> watchers = new ConcurrentHashMap<>();
   private final Set<String> reportedConflicts = ConcurrentHashMap.newKeySet();
+  // members forgotten after the retention: their entries may linger in the record a little
+  private final Map<String, Long> forgotten = new ConcurrentHashMap<>();
   private volatile Predicate<String> isMember = id -> false;
 
   public FleetView(NodeIdentity self, LocalGuests local, long retentionMs) {
@@ -171,6 +173,7 @@ public final class FleetView {
     if (id.equals(self.id())) {
       return false;
     }
+    forgotten.remove(id);
     Node n = nodes.computeIfAbsent(id, k -> new Node(k, null, false));
     boolean news = !n.live;
     n.leftAtMillis = 0;
@@ -210,7 +213,7 @@ public final class FleetView {
    * have left). A member is a gateway once it is named.
    */
   public void nodeDescribed(String id, String name, long leftAtMillis, boolean member) {
-    if (id.equals(self.id())) {
+    if (id.equals(self.id()) || forgotten.containsKey(id) && !member) {
       return;
     }
     Node n = nodes.computeIfAbsent(id, this::discovered);
@@ -255,7 +258,7 @@ public final class FleetView {
 
   /** {@code nodeId} holds {@code guest} (an entry of the cluster-wide map appeared). */
   public void held(String nodeId, String guest) {
-    if (nodeId.equals(self.id())) {
+    if (nodeId.equals(self.id()) || forgotten.containsKey(nodeId)) {
       return;
     }
     nodes.computeIfAbsent(nodeId, this::discovered);
@@ -437,6 +440,7 @@ public final class FleetView {
   }
 
   private void forget(String id) {
+    forgotten.put(id, System.currentTimeMillis());
     Set<String> guests = byNode.remove(id);
     if (guests != null) {
       for (String guest : guests) {
@@ -444,6 +448,46 @@ public final class FleetView {
       }
     }
     nodes.remove(id);
+  }
+
+  /**
+   * Makes the view's holdings equal to {@code record} (node id -> guests, as the cluster-wide
+   * map holds them now), for what its events missed; {@code stillThere} rechecks an entry in
+   * the record just before it is changed here, so an event that raced the snapshot wins.
+   *
+   * @return entries added and removed
+   */
+  public int[] reconcile(Map<String, Set<String>> record,
+                         java.util.function.BiPredicate<String, String> stillThere) {
+    int added = 0;
+    int removed = 0;
+    for (Map.Entry<String, Set<String>> e : record.entrySet()) {
+      String id = e.getKey();
+      if (id.equals(self.id()) || forgotten.containsKey(id)) {
+        continue;
+      }
+      Set<String> known = byNode.getOrDefault(id, Set.of());
+      for (String guest : e.getValue()) {
+        if (!known.contains(guest) && stillThere.test(id, guest)) {
+          held(id, guest);
+          added++;
+        }
+      }
+    }
+    for (Map.Entry<String, Set<String>> e : byNode.entrySet()) {
+      Set<String> inRecord = record.getOrDefault(e.getKey(), Set.of());
+      for (String guest : new ArrayList<>(e.getValue())) {
+        if (!inRecord.contains(guest) && !stillThere.test(e.getKey(), guest)) {
+          released(e.getKey(), guest);
+          removed++;
+        }
+      }
+    }
+    // a tombstone outlives the record's entries by a while, then goes
+    long now = System.currentTimeMillis();
+    forgotten.entrySet().removeIf(f -> !record.containsKey(f.getKey())
+        && now - f.getValue() > 60_000);
+    return new int[] {added, removed};
   }
 
   /** Everything known of other members, for tests and diagnostics. */

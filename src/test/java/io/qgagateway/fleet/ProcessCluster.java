@@ -45,7 +45,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 final class ProcessCluster implements AutoCloseable {
 
-  static final Duration START = Duration.ofSeconds(90);
+  static final Duration START = Duration.ofSeconds(180);
 
   /** A started member: its process, where it answers, its log. */
   record Member(String name, Process process, int httpPort, int bridgePort, Path log,
@@ -123,9 +123,18 @@ final class ProcessCluster implements AutoCloseable {
 
   /** Starts member {@code index} (its own Hazelcast port) named {@code name}. */
   Member start(int index, String name, String... guests) throws IOException {
+    return start(index, name, 0, "256m", guests);
+  }
+
+  /**
+   * Starts member {@code index} named {@code name} with {@code simulated} demo guests of its
+   * own ({@code <name>-sim-1} ...) besides {@code guests}, and this heap.
+   */
+  Member start(int index, String name, int simulated, String heap, String... guests)
+      throws IOException {
     StringBuilder yaml = new StringBuilder()
         .append("node: { name: ").append(name).append(" }\n")
-        .append("demo: { simulated: 0, hostAgent: false }\n")
+        .append("demo: { simulated: ").append(simulated).append(", hostAgent: false }\n")
         .append("discovery: []\n")
         // port 0: the process picks free ones and logs them
         .append("http: { host: 127.0.0.1, port: 0 }\n")
@@ -147,7 +156,7 @@ final class ProcessCluster implements AutoCloseable {
     Files.writeString(config, yaml);
     Path log = dir.resolve(name + "-" + System.nanoTime() + ".log");
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    Process process = new ProcessBuilder(java, "-Xmx256m", "-XX:+UseSerialGC",
+    Process process = new ProcessBuilder(java, "-Xmx" + heap, "-XX:+UseSerialGC",
         "-XX:TieredStopAtLevel=1", "-jar", jar.toString(), "--config", config.toString(),
         "--cluster")
         .redirectErrorStream(true)
