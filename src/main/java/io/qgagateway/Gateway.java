@@ -11,6 +11,7 @@ import io.qgagateway.commands.Policy;
 import io.qgagateway.config.ConfigException;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.demo.DemoGuests;
+import io.qgagateway.fleet.FleetStore;
 import io.qgagateway.fleet.FleetVerticle;
 import io.qgagateway.fleet.FleetView;
 import io.qgagateway.fleet.GuestEvents;
@@ -41,6 +42,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 
 /**
@@ -51,13 +53,13 @@ import java.util.function.Supplier;
 public final class Gateway {
 
   private static final Logger log = LoggerFactory.getLogger(Gateway.class);
-  private static final long ANNOUNCE_MS = 1_000;
 
   private final Vertx vertx;
   private final NodeIdentity node;
   private final Health health;
   private final CommandRules rules;
   private final FleetView view;
+  private final FleetStore store;
   private final GatewayMetrics metrics;
   private final PrometheusMeterRegistry prometheus;
   private final List<String> deployments = new ArrayList<>();
@@ -67,6 +69,7 @@ public final class Gateway {
   private Hypervisor hypervisor;
   private GuestManager guests;
   private HttpApiVerticle http;
+  private BridgeVerticle bridge;
   private DemoGuests demo;
 
   private Gateway(Vertx vertx, GatewayConfig config, MeterRegistry registry, Health health,
@@ -79,7 +82,10 @@ public final class Gateway {
         ? ((VertxInternal) vertx).clusterManager().getNodeId() : UUID.randomUUID().toString();
     this.node = new NodeIdentity(id, config.nodeName());
     this.rules = rules(config);
-    this.view = new FleetView(node, new LocalGuests());
+    this.view = new FleetView(node, new LocalGuests(),
+        config.cluster().unreachableRetentionMs());
+    this.store = FleetStore.of(vertx, view);
+    health.peers(view::livePeers, vertx.isClustered() ? config.cluster().minPeers() : 0);
     this.metrics = new GatewayMetrics(registry, config.metrics().guestLabel());
     this.prometheus = config.metrics().enabled() && registry instanceof PrometheusMeterRegistry p
         ? p : null;
@@ -156,6 +162,11 @@ public final class Gateway {
     return http == null ? 0 : http.bodyBytesInFlight();
   }
 
+  /** The bridge's port bound, or -1 when the bridge is off. */
+  public int bridgePort() {
+    return bridge == null ? -1 : bridge.port();
+  }
+
   /** The HTTP port bound, or -1 when HTTP is off. */
   public int httpPort() {
     return http == null ? -1 : http.port();
@@ -177,20 +188,26 @@ public final class Gateway {
     guests = new GuestManager(view, events.andThen(metrics), link -> new GuestEndpoint(vertx,
         link, rules, events, metrics, config.autoThawMs(), config.thawForeign(),
         config.fileMaxBytes()), host == null ? null : host::channels);
-    Future<List<GuestTarget>> demoTargets = DemoGuests.start(vertx, config.demo())
+    // clustered, the demo's guests carry the node name: two demo members never collide
+    Future<List<GuestTarget>> demoTargets = DemoGuests.start(vertx, config.demo(),
+            vertx.isClustered() ? node.name() : null)
         .map(d -> {
           demo = d;
           return d.targets();
         });
     return demoTargets
-        .compose(extra -> deploy(new MetricsVerticle(metrics.registry(), view.local()))
-            .compose(v -> deploy(new FleetVerticle(view, ANNOUNCE_MS)))
+        .compose(extra -> deploy(new MetricsVerticle(metrics.registry(), view))
+            .compose(v -> deploy(new FleetVerticle(view, store,
+                config.cluster().listingTimeoutMs())))
             // before the guests, so it stops after them: frozen guests are thawed through it
             .compose(v -> host == null ? Future.succeededFuture() : deploy(host))
             .compose(v -> deploy(guests))
             .compose(v -> guests.update(config, extra)))
-        .compose(v -> deploy(() -> new CommandVerticle(rules, view, metrics, config.drainMs()),
-            new DeploymentOptions().setInstances(eventLoops())))
+        .compose(v -> {
+          AtomicInteger instance = new AtomicInteger();
+          return deploy(() -> new CommandVerticle(rules, view, metrics, config.drainMs(),
+              instance.getAndIncrement() == 0), new DeploymentOptions().setInstances(eventLoops()));
+        })
         .compose(v -> {
           if (!config.http().enabled()) {
             health.httpUp();
@@ -199,8 +216,13 @@ public final class Gateway {
           http = new HttpApiVerticle(config.http(), rules.catalog(), prometheus, health);
           return deploy(http);
         })
-        .compose(v -> config.bridge().enabled()
-            ? deploy(new BridgeVerticle(config.bridge())) : Future.succeededFuture())
+        .compose(v -> {
+          if (!config.bridge().enabled()) {
+            return Future.succeededFuture();
+          }
+          bridge = new BridgeVerticle(config.bridge(), rules.catalog(), metrics);
+          return deploy(bridge);
+        })
         .onSuccess(v -> health.configLoaded());
   }
 
@@ -247,6 +269,9 @@ public final class Gateway {
   /** Graceful stop: not ready, no new requests, drain, thaw and close guests, stop the demo. */
   public Future<Void> stop() {
     health.draining();
+    // the guests stay in the fleet record: once this member has left they are unreachable
+    // (503) for the retention, not unknown (404)
+    store.stopPublishing();
     List<String> reversed = new ArrayList<>(deployments);
     Collections.reverse(reversed);
     Future<Void> chain = Future.succeededFuture();

@@ -136,7 +136,7 @@ public final class Main {
     log.info("qga-gateway started: node " + gateway.node().name() + " (" + gateway.node().id()
         + ")" + (gateway.httpPort() > 0 ? ", HTTP on " + config.http().host() + ":"
         + gateway.httpPort() : "") + (config.bridge().enabled() ? ", bridge on "
-        + config.bridge().host() + ":" + config.bridge().port() : "")
+        + config.bridge().host() + ":" + gateway.bridgePort() : "")
         + (clustered ? ", clustered" : "") + ", " + (transport.available() ? transport.name()
         : "nio") + " transport, backends: " + gateway.backends());
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {

@@ -8,9 +8,6 @@ public final class Addresses {
   public static final String EVENTS = "agent.events";
   public static final String GUESTS = "agent.guests";
 
-  /** Nodes publish the guests they hold here; every node keeps the fleet view from it. */
-  public static final String FLEET_ANNOUNCE = "qga.fleet.announce";
-
   private static final String LINK_PREFIX = "qga.link.";
   private static final String LOCAL_PREFIX = "qga.local.";
 

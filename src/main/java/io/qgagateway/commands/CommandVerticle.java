@@ -14,12 +14,15 @@ import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
 import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.eventbus.ReplyFailure;
 import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.internal.logging.Logger;
+import io.vertx.core.internal.logging.LoggerFactory;
 import io.vertx.core.json.JsonObject;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -35,20 +38,30 @@ public final class CommandVerticle extends VerticleBase {
    * holder answers at the deadline itself; this only covers a holder that is gone.
    */
   static final long BUS_MARGIN_MS = 500;
+  /** How long a stop waits for the cluster to forget this member's registrations. */
+  static final long UNREGISTER_WAIT_MS = 2_000;
+  private static final Logger log = LoggerFactory.getLogger(CommandVerticle.class);
 
   private final CommandRules rules;
   private final FleetView view;
   private final GatewayMetrics metrics;
   private final long drainMs;
+  private final boolean countsPublishes;
   private final List<MessageConsumer<Object>> consumers = new ArrayList<>();
   private final AtomicInteger inFlight = new AtomicInteger();
 
+  /**
+   * @param countsPublishes whether this instance counts and logs the publishes it refuses: a
+   *                        publish reaches every instance of every member, and each member
+   *                        should count it once
+   */
   public CommandVerticle(CommandRules rules, FleetView view, GatewayMetrics metrics,
-                         long drainMs) {
+                         long drainMs, boolean countsPublishes) {
     this.rules = rules;
     this.view = view;
     this.metrics = metrics;
     this.drainMs = drainMs;
+    this.countsPublishes = countsPublishes;
   }
 
   @Override
@@ -74,12 +87,16 @@ public final class CommandVerticle extends VerticleBase {
   /** No new requests; those under way get up to the drain time to finish. */
   @Override
   public Future<?> stop() {
+    // the handlers stop taking messages at once; removing the cluster-wide registrations can
+    // block while Hazelcast reassigns a lost member's partitions, and the drain does not wait
+    // for it
     List<Future<?>> unregistered = new ArrayList<>();
     consumers.forEach(c -> unregistered.add(c.unregister()));
     Promise<Void> drained = Promise.promise();
     long deadline = System.currentTimeMillis() + drainMs;
-    Future.join(unregistered).onComplete(ar -> awaitDrain(deadline, drained));
-    return drained.future();
+    awaitDrain(deadline, drained);
+    return drained.future().transform(ar -> Future.join(unregistered)
+        .timeout(UNREGISTER_WAIT_MS, TimeUnit.MILLISECONDS).otherwiseEmpty());
   }
 
   private void awaitDrain(long deadline, Promise<Void> drained) {
@@ -92,6 +109,10 @@ public final class CommandVerticle extends VerticleBase {
 
   /** @param own the member's own address (HTTP): failures go back whole, agent class kept */
   private void dispatch(String suffix, Message<Object> message, boolean own) {
+    if (message.replyAddress() == null) {
+      refuse(suffix, message);
+      return;
+    }
     long start = System.nanoTime();
     CommandCatalog catalog = rules.catalog();
     CommandSpec spec = catalog.byAddress(suffix).orElseThrow();
@@ -99,27 +120,61 @@ public final class CommandVerticle extends VerticleBase {
     try {
       request = RequestBody.parse(catalog, spec, message.body());
     } catch (ReplyException e) {
-      finish(message, own, spec, null, start, Future.failedFuture(e));
-      return;
-    }
-    // this member's own guests first: the route would name this member for them anyway
-    LinkVerticle local = view.local().get(request.guest());
-    Optional<String> node = local != null ? Optional.empty() : view.route(request.guest());
-    if (local == null && node.isEmpty()) {
-      // a libvirt domain that shut off lately (here or on another member): say so, not 404
-      Optional<String> stopped = view.stoppedReason(request.guest());
-      finish(message, own, spec, null, start, stopped.isPresent()
-          ? Failures.fail(Codes.NOT_CONNECTED, stopped.get())
-          : Failures.fail(Codes.UNKNOWN_GUEST, "no guest " + request.guest() + " in the cluster"));
+      finish(message, own, spec, null, start, Future.failedFuture(e), new boolean[] {false});
       return;
     }
     String caller = message.headers().get(GuestEndpoint.CALLER_HEADER);
+    FleetView.Route route = view.route(request.guest());
+    Future<JsonObject> reply;
+    // whether the holder's endpoint answered: then it recorded the outcome, here we do not
+    boolean[] served = {false};
+    if (route instanceof FleetView.Local l) {
+      served[0] = true;
+      reply = serveLocally(l.verticle(), request, caller, start);
+    } else if (route instanceof FleetView.Remote r) {
+      reply = forward(r.holder(), suffix, message.body(), request, caller, start, served);
+    } else if (route instanceof FleetView.Unreachable u) {
+      reply = Failures.fail(Codes.NOT_CONNECTED, unreachable(request, u.holder(),
+          "it left the cluster " + agoMs(u.holder()) + " ms ago"));
+    } else {
+      // a libvirt domain of this member that shut off lately: say why, not "no such guest";
+      // no guest label for a guest that does not exist: callers cannot grow the registry
+      JsonObject stopped = view.local().stopped(request.guest());
+      finish(message, own, spec, null, start, stopped != null
+          ? Failures.fail(Codes.NOT_CONNECTED, stopped.getString("lastError"))
+          : Failures.fail(Codes.UNKNOWN_GUEST, "no guest " + request.guest() + " in the cluster"),
+          served);
+      return;
+    }
     inFlight.incrementAndGet();
-    Future<JsonObject> reply = local != null
-        ? serveLocally(local, request, caller)
-        : forward(node.get(), suffix, message.body(), request, caller);
     finish(message, own, spec, request, start,
-        reply.onComplete(ar -> inFlight.decrementAndGet()));
+        reply.onComplete(ar -> inFlight.decrementAndGet()), served);
+  }
+
+  static String unreachable(RequestBody request, FleetView.Node holder, String why) {
+    return "guest " + request.guest() + " is held by " + holder.name() + ", unreachable: " + why;
+  }
+
+  private static long agoMs(FleetView.Node holder) {
+    return Math.max(0, System.currentTimeMillis() - holder.leftAtMillis());
+  }
+
+  /**
+   * A publish, or a send that expects no reply: nothing runs. A publish reaches every consumer of
+   * the address on every member (one per event loop), so running it would run the command many
+   * times for a caller that never learns the outcome; a command runs only for a request that can
+   * be answered, once.
+   */
+  private void refuse(String suffix, Message<Object> message) {
+    boolean publish = !message.isSend();
+    if (publish && !countsPublishes) {
+      return;
+    }
+    metrics.refused(publish ? GatewayMetrics.Refusal.PUBLISH : GatewayMetrics.Refusal.NO_REPLY);
+    String caller = message.headers().get(GuestEndpoint.CALLER_HEADER);
+    log.warn((publish ? "publish" : "send without reply address") + " to "
+        + Addresses.publicAddress(suffix) + (caller == null ? "" : " from " + caller)
+        + " refused: nothing runs for a message nobody can be answered (use request)");
   }
 
   /**
@@ -129,55 +184,87 @@ public final class CommandVerticle extends VerticleBase {
    * other members, and the link guarantees the reply within the timeout.
    */
   private Future<JsonObject> serveLocally(LinkVerticle verticle, RequestBody request,
-                                          String caller) {
+                                          String caller, long start) {
     if (!(verticle.endpoint() instanceof GuestEndpoint endpoint)) {
       // registered, not started yet, or stopping
       return Failures.fail(Codes.UNKNOWN_GUEST, "no guest " + request.guest() + " in the cluster");
     }
     Promise<JsonObject> reply = Promise.promise();
     ((ContextInternal) verticle.link().context())
-        .emit(v -> endpoint.serve(request, caller).onComplete(reply));
+        .emit(v -> endpoint.serve(request, caller, start).onComplete(reply));
     return reply.future();
   }
 
   /**
    * Another member holds the guest: its internal address checks the request again. The deadline
    * travels as the time left, so the holder answers at the same moment without relying on
-   * synchronised clocks.
+   * synchronised clocks. If the cluster manager reports the holder gone while the request is on
+   * its way, the request fails at once (503 naming the holder; it may have run there) instead of
+   * waiting for its deadline.
    */
-  private Future<JsonObject> forward(String node, String suffix, Object body,
-                                     RequestBody request, String caller) {
+  private Future<JsonObject> forward(FleetView.Node holder, String suffix, Object body,
+                                     RequestBody request, String caller, long start,
+                                     boolean[] served) {
     long leftMs = Math.max(1, request.deadline().remainingMs());
     JsonObject forwarded = asJson(body).copy().put("timeoutMs", leftMs);
     DeliveryOptions options = new DeliveryOptions()
         .setSendTimeout(leftMs + BUS_MARGIN_MS)
-        .addHeader(GuestEndpoint.ADDRESS_HEADER, suffix);
+        .addHeader(GuestEndpoint.ADDRESS_HEADER, suffix)
+        // the holder records the request's latency from here, where it entered the gateway
+        .addHeader(GuestEndpoint.ELAPSED_HEADER, Long.toString(System.nanoTime() - start));
     if (caller != null) {
       options.addHeader(GuestEndpoint.CALLER_HEADER, caller);
     }
-    return vertx.eventBus()
-        .<JsonObject>request(Addresses.link(node, request.guest()), forwarded, options)
-        .map(Message::body);
+    Promise<JsonObject> reply = ((ContextInternal) context).promise();
+    Runnable unwatch = view.watch(holder.id(), () -> reply.tryFail(Failures.of(
+        Codes.NOT_CONNECTED, unreachable(request, holder, holder.name()
+            + " left the cluster while the request was in flight (it may have run there)"))));
+    vertx.eventBus()
+        .<JsonObject>request(Addresses.link(holder.id(), request.guest()), forwarded, options)
+        .onComplete(ar -> {
+          unwatch.run();
+          // a failure the holder answered (not the bus's timeout or lack of a handler)
+          served[0] = ar.succeeded() || ar.cause() instanceof ReplyException re
+              && re.failureType() == ReplyFailure.RECIPIENT_FAILURE;
+          if (ar.succeeded()) {
+            reply.tryComplete(ar.result().body());
+          } else {
+            reply.tryFail(ar.cause());
+          }
+        });
+    return reply.future();
   }
 
   /**
+   * Replies, and records the outcome unless the holder's endpoint did: each request is counted
+   * once, by the member that holds the guest when it reached it (so alerts name the hypervisor
+   * at fault), else by this member (400, 404, a holder that left or never answered).
+   *
    * @param request null when the request was rejected before routing; then no guest label is
    *                recorded, so callers cannot create series for guests that do not exist
    */
   private void finish(Message<Object> message, boolean local, CommandSpec spec,
-                      RequestBody request, long start, Future<JsonObject> reply) {
+                      RequestBody request, long start, Future<JsonObject> reply,
+                      boolean[] served) {
     reply.onComplete(ar -> {
       if (ar.succeeded()) {
         message.reply(ar.result());
       } else {
         Failures.reply(message, ar.cause(), local);
       }
-      // a passthrough of a command the catalog lacks counts as "command": labels stay bounded
-      String command = request != null && request.target() != null
-          ? request.target().name() : spec.name();
-      metrics.commandDone(command, request == null ? null : request.guest(), Outcome.of(ar),
-          System.nanoTime() - start);
+      if (!served[0]) {
+        record(metrics, spec, request, Outcome.of(ar), System.nanoTime() - start);
+      }
     });
+  }
+
+  /** One request's outcome in {@code qga_command_duration_seconds}. */
+  static void record(GatewayMetrics metrics, CommandSpec spec, RequestBody request,
+                     Outcome outcome, long nanos) {
+    // a passthrough of a command the catalog lacks counts as "command": labels stay bounded
+    String command = request != null && request.target() != null
+        ? request.target().name() : spec.name();
+    metrics.commandDone(command, request == null ? null : request.guest(), outcome, nanos);
   }
 
   private static JsonObject asJson(Object body) {

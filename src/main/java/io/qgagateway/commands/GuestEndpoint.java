@@ -33,6 +33,8 @@ public final class GuestEndpoint implements LinkEndpoint {
   /** Headers of the internal message: which public address it came in on, and who sent it. */
   public static final String ADDRESS_HEADER = "address";
   public static final String CALLER_HEADER = "caller";
+  /** Nanoseconds the request spent on the member it entered before it was forwarded here. */
+  public static final String ELAPSED_HEADER = "qga-elapsed-ns";
 
   private static final String THAW = "guest-fsfreeze-thaw";
   private static final String STATUS = "guest-fsfreeze-status";
@@ -42,6 +44,7 @@ public final class GuestEndpoint implements LinkEndpoint {
   private final FreezeGuard freeze;
   private final RunOperation run;
   private final FileTransfer files;
+  private final GatewayMetrics metrics;
   // refuseLocally's index of link.agentInfo(); touched only on the link's context
   private JsonObject indexedInfo;
   private Map<String, JsonObject> supportedByName;
@@ -51,6 +54,7 @@ public final class GuestEndpoint implements LinkEndpoint {
                        long fileMaxBytes) {
     this.link = link;
     this.rules = rules;
+    this.metrics = metrics;
     this.freeze = new FreezeGuard(vertx, link, events, metrics, autoThawMs, thawForeign);
     this.run = new RunOperation(vertx, link);
     this.files = new FileTransfer(link, fileMaxBytes);
@@ -74,6 +78,15 @@ public final class GuestEndpoint implements LinkEndpoint {
   /** A request that came over the bus, from another member or straight to this address. */
   @Override
   public void handle(Message<JsonObject> message) {
+    if (message.replyAddress() == null) {
+      // a publish or a send without reply: nothing runs for a message nobody can be answered
+      metrics.refused(message.isSend() ? GatewayMetrics.Refusal.NO_REPLY
+          : GatewayMetrics.Refusal.PUBLISH);
+      log.warn((message.isSend() ? "send without reply address" : "publish") + " to "
+          + message.address() + " refused: nothing runs for a message nobody can be answered");
+      return;
+    }
+    long start = System.nanoTime() - elapsedNanos(message);
     String suffix = message.headers().get(ADDRESS_HEADER);
     CommandCatalog catalog = rules.catalog();
     CommandSpec spec = suffix == null ? null : catalog.byAddress(suffix).orElse(null);
@@ -86,9 +99,10 @@ public final class GuestEndpoint implements LinkEndpoint {
       request = RequestBody.parse(catalog, spec, message.body());
     } catch (ReplyException e) {
       Failures.reply(message, e, true);
+      CommandVerticle.record(metrics, spec, null, Outcome.BAD_REQUEST, System.nanoTime() - start);
       return;
     }
-    serve(request, message.headers().get(CALLER_HEADER)).onComplete(ar -> {
+    serve(request, message.headers().get(CALLER_HEADER), start).onComplete(ar -> {
       if (ar.succeeded()) {
         message.reply(ar.result());
       } else {
@@ -97,11 +111,27 @@ public final class GuestEndpoint implements LinkEndpoint {
     });
   }
 
+  private static long elapsedNanos(Message<?> message) {
+    String elapsed = message.headers().get(ELAPSED_HEADER);
+    if (elapsed == null) {
+      return 0;
+    }
+    try {
+      return Math.max(0, Long.parseLong(elapsed));
+    } catch (NumberFormatException e) {
+      return 0;
+    }
+  }
+
   /**
-   * Serves a checked request: policy, then the command or operation, then the audit line. Call
-   * on the link's context; every path through the gateway ends here.
+   * Serves a checked request: policy, then the command or operation, then the audit line and
+   * the outcome in {@code qga_command_duration_seconds}, recorded here, on the member holding
+   * the guest, whichever member the request entered. Call on the link's context; every path
+   * through the gateway ends here.
+   *
+   * @param entered when the request entered the gateway ({@link System#nanoTime()} here)
    */
-  public Future<JsonObject> serve(RequestBody request, String caller) {
+  public Future<JsonObject> serve(RequestBody request, String caller, long entered) {
     long start = System.nanoTime();
     CommandSpec spec = request.spec();
     Future<JsonObject> result;
@@ -114,6 +144,8 @@ public final class GuestEndpoint implements LinkEndpoint {
       log.error("serving " + spec.name() + " for " + link.name() + " failed", e);
       result = Failures.fail(Codes.ERROR, "internal error: " + e);
     }
+    result = result.onComplete(ar -> CommandVerticle.record(metrics, spec, request,
+        Outcome.of(ar), System.nanoTime() - entered));
     if (!request.mutating()) {
       return result;
     }

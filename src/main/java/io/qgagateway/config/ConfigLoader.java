@@ -35,12 +35,14 @@ public final class ConfigLoader {
       Map.entry("QGA_BRIDGE_PORT", "bridge.port"),
       Map.entry("QGA_CLUSTER", "cluster.enabled"),
       Map.entry("QGA_CLUSTER_MEMBERS", "cluster.members"),
+      Map.entry("QGA_CLUSTER_MIN_PEERS", "cluster.minPeers"),
       Map.entry("QGA_K8S_SERVICE_DNS", "cluster.kubernetes.serviceDns"),
       Map.entry("QGA_POD_IP", "cluster.publicAddress"),
       Map.entry("QGA_LOG_JSON", "logging.json"),
       Map.entry("QGA_METRICS_GUEST_LABEL", "metrics.guestLabel"));
 
-  private static final List<String> NUMBERS = List.of("http.port", "bridge.port");
+  private static final List<String> NUMBERS =
+      List.of("http.port", "bridge.port", "cluster.minPeers");
   private static final List<String> BOOLEANS =
       List.of("bridge.enabled", "cluster.enabled", "logging.json", "metrics.guestLabel");
 

@@ -75,9 +75,24 @@ public record GatewayConfig(
   /**
    * {@code eventBusPort} is where the clustered event bus listens for the other members: 0 (the
    * default) picks a free port, a fixed one lets a firewall or NetworkPolicy name it.
+   *
+   * @param heartbeatSeconds        Hazelcast's heartbeat interval
+   * @param failureDetectionSeconds a member silent this long is removed from the cluster (a
+   *                                crashed one whose connections close goes at once)
+   * @param unreachableRetentionMs  how long the guests of a member that left stay known as
+   *                                unreachable (503) before they are forgotten (404)
+   * @param minPeers                readiness needs at least this many other gateway members
+   * @param listingTimeoutMs        how long {@code agent.guests} waits for each member's details
    */
   public record Cluster(boolean enabled, int port, List<String> members, boolean kubernetes,
-                        String serviceDns, String publicAddress, int eventBusPort) {
+                        String serviceDns, String publicAddress, int eventBusPort,
+                        int heartbeatSeconds, int failureDetectionSeconds,
+                        long unreachableRetentionMs, int minPeers, long listingTimeoutMs) {
+
+    public static final int DEFAULT_HEARTBEAT_SECONDS = 1;
+    public static final int DEFAULT_FAILURE_DETECTION_SECONDS = 3;
+    public static final long DEFAULT_UNREACHABLE_RETENTION_MS = 600_000;
+    public static final long DEFAULT_LISTING_TIMEOUT_MS = 100;
   }
 
   public record Metrics(boolean enabled, boolean guestLabel) {
@@ -181,9 +196,20 @@ public record GatewayConfig(
       throw new ConfigException("cluster.kubernetes.serviceDns: required when "
           + "cluster.kubernetes.enabled is true");
     }
+    int heartbeat = c.integer("heartbeatSeconds", Cluster.DEFAULT_HEARTBEAT_SECONDS, 1, 60);
+    int failureDetection = c.integer("failureDetectionSeconds",
+        Cluster.DEFAULT_FAILURE_DETECTION_SECONDS, 2, 3600);
+    if (failureDetection <= heartbeat) {
+      throw new ConfigException(c.key("failureDetectionSeconds") + ": must be longer than "
+          + "cluster.heartbeatSeconds (" + heartbeat + ")");
+    }
     Cluster cluster = new Cluster(clusterEnabled, clusterPort, List.copyOf(members), kubernetes,
         serviceDns, emptyToNull(c.string("publicAddress", null)),
-        c.integer("eventBusPort", 0, 0, 65535));
+        c.integer("eventBusPort", 0, 0, 65535), heartbeat, failureDetection,
+        c.number("unreachableRetentionMs", Cluster.DEFAULT_UNREACHABLE_RETENTION_MS, 0,
+            7 * DAY_MS),
+        c.integer("minPeers", 0, 0, 100_000),
+        c.number("listingTimeoutMs", Cluster.DEFAULT_LISTING_TIMEOUT_MS, 10, 60_000));
     c.finish();
 
     JsonObject policy = root.raw("policy");

@@ -16,8 +16,9 @@ import java.util.List;
 /**
  * The embedded default that shows the gateway working without VMs: {@code demo.simulated}
  * simulated agents ({@code sim-1}, {@code sim-2}, ...) and, with {@code demo.hostAgent}, this
- * host's real qemu-ga as {@code host}, sandboxed (see {@link HostAgent}) and restarted if it
- * exits. Sockets live in a fresh temporary directory.
+ * host's real qemu-ga as {@code host}; in a cluster prefixed with the node name
+ * ({@code hv-1-sim-1}), so two demo members never collide. The host agent runs sandboxed (see
+ * {@link HostAgent}) and is restarted if it exits. Sockets live in a fresh temporary directory.
  */
 public final class DemoGuests {
 
@@ -29,13 +30,24 @@ public final class DemoGuests {
   private final List<SimulatedAgent> simulated = new ArrayList<>();
   private HostAgent host;
   private long supervisor = -1;
+  private String prefix = "";
 
   private DemoGuests(Vertx vertx) {
     this.vertx = vertx;
   }
 
   public static Future<DemoGuests> start(Vertx vertx, GatewayConfig.Demo config) {
+    return start(vertx, config, null);
+  }
+
+  /**
+   * @param node the member's node name when clustered, else null: then the guests are named
+   *             {@code <node>-sim-1}, {@code <node>-host}, so the demo guests of two members
+   *             never share a name
+   */
+  public static Future<DemoGuests> start(Vertx vertx, GatewayConfig.Demo config, String node) {
     DemoGuests demo = new DemoGuests(vertx);
+    demo.prefix = prefix(node);
     if (config.simulated() == 0 && !config.hostAgent()) {
       return Future.succeededFuture(demo);
     }
@@ -45,6 +57,19 @@ public final class DemoGuests {
         .map(demo);
   }
 
+  /** A node name as the start of a guest name: {@code [A-Za-z0-9][A-Za-z0-9._-]*} and a dash. */
+  static String prefix(String node) {
+    if (node == null || node.isEmpty()) {
+      return "";
+    }
+    String safe = node.replaceAll("[^A-Za-z0-9._-]", "-");
+    if (!Character.isLetterOrDigit(safe.charAt(0))) {
+      safe = "n" + safe;
+    }
+    // leave room for "-sim-100000" within the 128 characters of a guest name
+    return (safe.length() > 100 ? safe.substring(0, 100) : safe) + "-";
+  }
+
   public List<GuestTarget> targets() {
     return List.copyOf(targets);
   }
@@ -52,7 +77,7 @@ public final class DemoGuests {
   private Future<Void> startSimulated(Path dir, int count) {
     List<Future<?>> listening = new ArrayList<>();
     for (int i = 1; i <= count; i++) {
-      String name = "sim-" + i;
+      String name = prefix + "sim-" + i;
       String socket = dir.resolve(name + ".sock").toString();
       // no history of received requests: nothing reads it here, and it would keep the
       // payload of every file write (10,000 requests by default) in the gateway's heap
@@ -74,7 +99,7 @@ public final class DemoGuests {
     return vertx.executeBlocking(() -> HostAgent.start(dir.resolve("host"), false, List.of()))
         .onSuccess(agent -> {
           host = agent;
-          targets.add(GuestTarget.unix("host", agent.socket().toString()));
+          targets.add(GuestTarget.unix(prefix + "host", agent.socket().toString()));
           supervisor = vertx.setPeriodic(SUPERVISE_MS, id -> vertx.executeBlocking(() -> {
             agent.ensureRunning();
             return null;

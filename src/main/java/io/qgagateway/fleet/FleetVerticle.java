@@ -8,34 +8,33 @@ import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
-import io.vertx.core.eventbus.MessageConsumer;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
+import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 
 /**
- * Keeps the fleet view current and serves {@code agent.guests}. Each node announces the names
- * it holds every {@code announceMs}; details (state, agent, queue) are asked of the holding
- * node only when someone lists guests, so announcements stay small with 10,000 guests a node.
+ * Keeps the fleet view current (through its {@link FleetStore}) and serves {@code agent.guests}.
+ * Who holds which guest is known locally; details (state, agent, queue) are asked of each holding
+ * member only when someone lists guests, with a short time limit, so a dead or hung member costs
+ * the listing at most that limit: its guests are listed from the record, marked as not described.
  */
 public final class FleetVerticle extends VerticleBase {
 
-  /** Missed announcements after which a node counts as gone. */
-  private static final int MISSED_ANNOUNCEMENTS = 3;
+  private static final long TICK_MS = 1_000;
 
   private final FleetView view;
-  private final long announceMs;
-  private MessageConsumer<JsonObject> announcements;
+  private final FleetStore store;
+  private final long listingTimeoutMs;
+  private long timer = -1;
 
-  public FleetVerticle(FleetView view, long announceMs) {
+  public FleetVerticle(FleetView view, FleetStore store, long listingTimeoutMs) {
     this.view = view;
-    this.announceMs = announceMs;
+    this.store = store;
+    this.listingTimeoutMs = listingTimeoutMs;
   }
 
   static String describeAddress(String nodeId) {
@@ -45,73 +44,27 @@ public final class FleetVerticle extends VerticleBase {
   @Override
   public Future<?> start() {
     var bus = vertx.eventBus();
-    announcements = bus.consumer(Addresses.FLEET_ANNOUNCE, this::onAnnouncement);
-    var describe = bus.<JsonObject>consumer(describeAddress(view.self().id()),
-        m -> m.reply(new JsonObject().put("guests", describeLocal(m.body().getString("guest")))));
+    var describe = bus.<JsonObject>consumer(describeAddress(view.self().id()), m -> {
+      if (m.replyAddress() != null) {
+        m.reply(new JsonObject().put("guests", describeLocal(m.body().getString("guest"))));
+      }
+    });
     var guests = bus.<Object>consumer(Addresses.GUESTS, this::onGuests);
     var localGuests = bus.<Object>localConsumer(Addresses.local(Addresses.GUESTS),
         this::onGuests);
-    vertx.setPeriodic(0, announceMs, id -> {
-      view.expire(System.currentTimeMillis());
-      announce(false);
-    });
-    return Future.all(List.of(announcements.completion(), describe.completion(),
-        guests.completion(), localGuests.completion()));
+    return Future.all(List.of(describe.completion(), guests.completion(),
+            localGuests.completion()))
+        .compose(v -> store.start())
+        .onSuccess(v -> timer = vertx.setPeriodic(TICK_MS,
+            id -> store.tick(System.currentTimeMillis())));
   }
 
   @Override
   public Future<?> stop() {
-    // our own consumer goes first, so the farewell is not delivered to a closing handler
-    return announcements.unregister().onComplete(ar -> announce(true));
-  }
-
-  private void announce(boolean leaving) {
-    JsonObject message = new JsonObject()
-        .put("node", view.self().id())
-        .put("nodeName", view.self().name())
-        .put("leaving", leaving);
-    if (!leaving) {
-      JsonArray names = new JsonArray();
-      view.local().all().forEach(v -> names.add(v.target().name()));
-      message.put("guests", names);
-      if (!view.local().allStopped().isEmpty()) {
-        JsonObject stopped = new JsonObject();
-        view.local().allStopped().forEach(e -> stopped.put(e.getString("name"),
-            e.getString("lastError")));
-        message.put("stopped", stopped);
-      }
+    if (timer >= 0) {
+      vertx.cancelTimer(timer);
     }
-    vertx.eventBus().publish(Addresses.FLEET_ANNOUNCE, message);
-  }
-
-  private void onAnnouncement(Message<JsonObject> message) {
-    JsonObject body = message.body();
-    String node = body.getString("node");
-    if (node == null || node.equals(view.self().id())) {
-      return;
-    }
-    if (body.getBoolean("leaving", false)) {
-      view.left(node);
-      return;
-    }
-    Set<String> names = new HashSet<>();
-    JsonArray guests = body.getJsonArray("guests", new JsonArray());
-    for (Object g : guests) {
-      if (g instanceof String s) {
-        names.add(s);
-      }
-    }
-    Map<String, String> stopped = new HashMap<>();
-    if (body.getValue("stopped") instanceof JsonObject s) {
-      for (String name : s.fieldNames()) {
-        if (s.getValue(name) instanceof String reason) {
-          stopped.put(name, reason);
-        }
-      }
-    }
-    view.announced(new FleetView.RemoteNode(node, body.getString("nodeName", node), names,
-        System.currentTimeMillis() + MISSED_ANNOUNCEMENTS * announceMs + announceMs / 2,
-        Map.copyOf(stopped)));
+    return store.stop();
   }
 
   private JsonArray describeLocal(String only) {
@@ -121,16 +74,20 @@ public final class FleetVerticle extends VerticleBase {
         out.add(LocalGuests.describe(v, view.self()));
       }
     }
-    for (JsonObject s : view.local().allStopped()) {
-      String name = s.getString("name");
+    // libvirt domains of this member that shut off lately
+    for (JsonObject stopped : view.local().allStopped()) {
+      String name = stopped.getString("name");
       if ((only == null || only.equals(name)) && !view.local().contains(name)) {
-        out.add(s.copy().put("node", view.self().id()).put("nodeName", view.self().name()));
+        out.add(stopped.copy().put("node", view.self().id()).put("nodeName", view.self().name()));
       }
     }
     return out;
   }
 
   private void onGuests(Message<Object> message) {
+    if (message.replyAddress() == null) {
+      return;  // a publish: nobody to answer
+    }
     String only = null;
     if (message.body() instanceof JsonObject body) {
       for (String key : body.fieldNames()) {
@@ -155,52 +112,81 @@ public final class FleetVerticle extends VerticleBase {
     String filter = only;
     List<Future<JsonArray>> parts = new ArrayList<>();
     parts.add(Future.succeededFuture(describeLocal(filter)));
-    for (FleetView.RemoteNode node : view.remoteNodes()) {
-      if (filter != null && !node.guests().contains(filter)
-          && !node.stopped().containsKey(filter)) {
+    for (FleetView.Node node : view.nodes()) {
+      Set<String> held = view.guestsOf(node.id());
+      if (held.isEmpty() || (filter != null && !held.contains(filter))) {
+        continue;
+      }
+      if (!node.live()) {
+        parts.add(Future.succeededFuture(undescribed(node, held, filter, "held by " + node.name()
+            + ", unreachable: it left the cluster at "
+            + Instant.ofEpochMilli(node.leftAtMillis()))));
         continue;
       }
       parts.add(vertx.eventBus()
           .<JsonObject>request(describeAddress(node.id()), new JsonObject().put("guest", filter),
-              new DeliveryOptions().setSendTimeout(2000))
+              new DeliveryOptions().setSendTimeout(listingTimeoutMs))
           .map(reply -> reply.body().getJsonArray("guests", new JsonArray()))
-          // a node that does not answer in time still shows what it announced
-          .otherwise(e -> unreachable(node, filter)));
+          // a member that does not answer in time is listed from the record
+          .otherwise(e -> undescribed(node, held, filter, node.name() + " did not answer within "
+              + listingTimeoutMs + " ms")));
     }
     Future.join(parts).onComplete(ar -> {
-      JsonArray all = new JsonArray();
+      List<JsonObject> all = new ArrayList<>();
       for (Future<JsonArray> part : parts) {
         if (part.succeeded()) {
-          all.addAll(part.result());
+          part.result().forEach(g -> all.add((JsonObject) g));
         }
       }
       if (filter != null && all.isEmpty()) {
         message.fail(Codes.UNKNOWN_GUEST, "no guest " + filter + " in the cluster");
         return;
       }
-      message.reply(new JsonObject().put("guests", sortByName(all)));
+      message.reply(new JsonObject().put("guests", annotate(all)));
     });
   }
 
-  private static JsonArray unreachable(FleetView.RemoteNode node, String filter) {
+  /** Entries for guests whose holder could not be asked: what the record says, and why. */
+  private static JsonArray undescribed(FleetView.Node node, Set<String> held, String filter,
+                                       String why) {
     JsonArray out = new JsonArray();
-    for (String name : node.guests()) {
+    for (String name : held) {
       if (filter == null || filter.equals(name)) {
-        out.add(new JsonObject().put("name", name).put("node", node.id())
-            .put("nodeName", node.name()).put("state", "disconnected")
-            .put("lastError", "node " + node.name() + " did not answer"));
+        JsonObject entry = new JsonObject().put("name", name).put("node", node.id())
+            .put("nodeName", node.name()).put("state", "disconnected").put("described", false)
+            .put("lastError", why);
+        if (!node.live()) {
+          entry.put("unreachableSince", Instant.ofEpochMilli(node.leftAtMillis()).toString());
+        }
+        out.add(entry);
       }
     }
     return out;
   }
 
-  private static JsonArray sortByName(JsonArray guests) {
-    List<JsonObject> list = new ArrayList<>();
-    guests.forEach(g -> list.add((JsonObject) g));
-    list.sort((a, b) -> {
+  /**
+   * Sorts by name then node, and adds what the cluster knows: {@code reachable} (false when the
+   * holder left the cluster), and for a name held by more than one member {@code conflict} and
+   * {@code routed} (whether requests for the name go to this entry's holder).
+   */
+  private JsonArray annotate(List<JsonObject> entries) {
+    entries.sort((a, b) -> {
       int byName = a.getString("name").compareTo(b.getString("name"));
       return byName != 0 ? byName : a.getString("node").compareTo(b.getString("node"));
     });
-    return new JsonArray(new ArrayList<>(list));
+    JsonArray out = new JsonArray();
+    for (JsonObject e : entries) {
+      String name = e.getString("name");
+      FleetView.Node holder = view.node(e.getString("node"));
+      e.put("reachable", holder == null || holder.live());
+      List<FleetView.Node> holders = view.holders(name);
+      if (holders.size() > 1) {
+        e.put("conflict", true);
+        FleetView.Node first = holders.get(0);
+        e.put("routed", first.live() && first.id().equals(e.getString("node")));
+      }
+      out.add(e);
+    }
+    return out;
   }
 }

@@ -1,45 +1,138 @@
 package io.qgagateway.fleet;
 
+import io.qgagateway.link.LinkVerticle;
 import io.vertx.core.internal.logging.Logger;
 import io.vertx.core.internal.logging.LoggerFactory;
 
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Predicate;
 
 /**
- * Which node holds which guest, across the cluster. Local guests are known at once; other
- * nodes' come from their announcements and vanish when a node stops announcing, so a member
- * that leaves takes its guests with it within a few announcement intervals.
+ * Which member holds which guest, as this member knows it. Its own guests are in
+ * {@link LocalGuests}; the others' come from the cluster-wide map of holdings (a
+ * {@link FleetStore}), and whether a member is alive from the cluster manager's membership events.
+ * Read on every request, from any thread, without locks or allocation for a guest with one holder.
+ *
+ * <p>A member that leaves the cluster (stopped, crashed, hung past failure detection) does not
+ * take its guests with it: they stay known as <em>unreachable</em> (503 "held by X, unreachable")
+ * for {@code retentionMs}, or until a member of the same name joins again (the same hypervisor,
+ * restarted), and only then are forgotten (404). A guest its live holder no longer holds (a
+ * deleted VM) is forgotten at once.
+ *
+ * <p>A guest name held by several live members is routed to the same one by every member: the
+ * holder whose node name sorts first (node id breaks ties), which is stable across restarts.
  */
 public final class FleetView {
 
   private static final Logger log = LoggerFactory.getLogger(FleetView.class);
+  private static final String[] NONE = new String[0];
 
-  /**
-   * What one other node last said it holds.
-   *
-   * @param stopped libvirt domains of that node that shut off lately, with the reason
-   */
-  public record RemoteNode(String id, String name, Set<String> guests, long expiresAtMillis,
-                           Map<String, String> stopped) {
+  /** A member of the fleet as this member knows it. Fields other threads read are volatile. */
+  public static final class Node {
+    private final String id;
+    private volatile String name;
+    private volatile boolean gateway;
+    private volatile boolean live;
+    private volatile long leftAtMillis;
 
-    public RemoteNode(String id, String name, Set<String> guests, long expiresAtMillis) {
-      this(id, name, guests, expiresAtMillis, Map.of());
+    Node(String id, String name, boolean live) {
+      this.id = id;
+      this.name = name;
+      this.live = live;
+    }
+
+    public String id() {
+      return id;
+    }
+
+    /** The member's node name, or its id until its name is known. */
+    public String name() {
+      String n = name;
+      return n != null ? n : id;
+    }
+
+    /** A gateway (named in the fleet record), not just any Vert.x member of the cluster. */
+    public boolean gateway() {
+      return gateway;
+    }
+
+    /** A member of the cluster now, as the cluster manager reports it. */
+    public boolean live() {
+      return live;
+    }
+
+    /** When it left the cluster (epoch ms), 0 while live. */
+    public long leftAtMillis() {
+      return leftAtMillis;
+    }
+
+    @Override
+    public String toString() {
+      return name() + (live ? "" : " (left)");
     }
   }
 
-  private final NodeIdentity self;
-  private final LocalGuests local;
-  private final Map<String, RemoteNode> remotes = new ConcurrentHashMap<>();
-  private final Set<String> reportedConflicts = ConcurrentHashMap.newKeySet();
+  /** Where a guest's requests go. */
+  public sealed interface Route {
+  }
 
-  public FleetView(NodeIdentity self, LocalGuests local) {
+  /** This member holds it. */
+  public record Local(LinkVerticle verticle) implements Route {
+  }
+
+  /** A live member holds it. */
+  public record Remote(Node holder) implements Route {
+  }
+
+  /** Only a member that left holds it: 503 until it returns or the retention passes. */
+  public record Unreachable(Node holder) implements Route {
+  }
+
+  /** Nobody holds it: 404. */
+  public record Unknown() implements Route {
+  }
+
+  private static final Unknown UNKNOWN = new Unknown();
+  /** Routing order: live first, by node name, then id; then those that left, latest first. */
+  private static final Comparator<Node> ORDER = Comparator
+      .comparing((Node n) -> !n.live())
+      .thenComparing(n -> n.live() ? n.name() : "")
+      .thenComparing(n -> n.live() ? 0 : -n.leftAtMillis())
+      .thenComparing(Node::id);
+
+  private final NodeIdentity self;
+  private final Node selfNode;
+  private final LocalGuests local;
+  private final long retentionMs;
+  private final Map<String, Node> nodes = new ConcurrentHashMap<>();
+  // guest -> ids of the other members holding it (immutable arrays, replaced whole)
+  private final Map<String, String[]> holdings = new ConcurrentHashMap<>();
+  // member id -> the guests it holds
+  private final Map<String, Set<String>> byNode = new ConcurrentHashMap<>();
+  private final Map<String, Set<Runnable>> watchers = new ConcurrentHashMap<>();
+  private final Set<String> reportedConflicts = ConcurrentHashMap.newKeySet();
+  // members forgotten after the retention: their entries may linger in the record a little
+  private final Map<String, Long> forgotten = new ConcurrentHashMap<>();
+  private volatile Predicate<String> isMember = id -> false;
+
+  public FleetView(NodeIdentity self, LocalGuests local, long retentionMs) {
     this.self = self;
     this.local = local;
+    this.retentionMs = retentionMs;
+    this.selfNode = new Node(self.id(), self.name(), true);
+    selfNode.gateway = true;
+  }
+
+  /** A view of this member alone (not clustered). */
+  public FleetView(NodeIdentity self, LocalGuests local) {
+    this(self, local, 0);
   }
 
   public NodeIdentity self() {
@@ -50,82 +143,355 @@ public final class FleetView {
     return local;
   }
 
-  /** Records an announcement; returns the names also held elsewhere, for reporting. */
-  public void announced(RemoteNode node) {
-    if (node.id().equals(self.id())) {
-      return;
+  public long retentionMs() {
+    return retentionMs;
+  }
+
+  /** How to tell whether a node id not seen yet is a member of the cluster now. */
+  public void membership(Predicate<String> isMember) {
+    this.isMember = isMember;
+  }
+
+  /** A node first heard of through the map: live if the cluster manager lists it. */
+  private Node discovered(String id) {
+    boolean member = isMember.test(id);
+    Node n = new Node(id, null, member);
+    if (!member) {
+      n.leftAtMillis = System.currentTimeMillis();
     }
-    remotes.put(node.id(), node);
-    for (String guest : node.guests()) {
-      List<String> holders = holders(guest);
-      if (holders.size() > 1) {
-        String key = guest + "@" + String.join(",", holders);
-        if (reportedConflicts.add(key)) {
-          log.warn("guest " + guest + " is held by more than one node: " + holders
-              + "; requests go to " + holders.get(0));
-        }
-      }
+    return n;
+  }
+
+  // ---- membership (cluster manager) ------------------------------------------------------------
+
+  /**
+   * A member joined, or is found a member (at start): live.
+   *
+   * @return whether that is news
+   */
+  public synchronized boolean memberJoined(String id) {
+    if (id.equals(self.id())) {
+      return false;
     }
-  }
-
-  public void left(String nodeId) {
-    remotes.remove(nodeId);
-  }
-
-  public void expire(long nowMillis) {
-    remotes.values().removeIf(n -> n.expiresAtMillis() < nowMillis);
-  }
-
-  public List<RemoteNode> remoteNodes() {
-    return new ArrayList<>(remotes.values());
+    forgotten.remove(id);
+    Node n = nodes.computeIfAbsent(id, k -> new Node(k, null, false));
+    boolean news = !n.live;
+    n.leftAtMillis = 0;
+    n.live = true;
+    return news;
   }
 
   /**
-   * Every node holding the guest: this node first (its link is the cheapest and the one the
-   * operator on this host means), then the others by id, so all nodes route alike.
+   * A member left the cluster (the cluster manager says so): its guests become unreachable, and
+   * the requests forwarded to it fail now rather than at their deadline.
+   *
+   * @return whether that is news
    */
-  public List<String> holders(String guest) {
-    List<String> out = new ArrayList<>();
-    if (local.contains(guest)) {
-      out.add(self.id());
+  public synchronized boolean memberLeft(String id, long nowMillis) {
+    if (id.equals(self.id())) {
+      return false;
     }
-    remotes.values().stream()
-        .filter(n -> n.guests().contains(guest))
-        .map(RemoteNode::id)
-        .sorted()
-        .forEach(out::add);
+    Node n = nodes.computeIfAbsent(id, k -> new Node(k, null, true));
+    if (!n.live) {
+      return false;
+    }
+    n.leftAtMillis = nowMillis;
+    n.live = false;
+    if (n.gateway || byNode.containsKey(id)) {
+      log.warn("member " + n.name() + " (" + id + ") left the cluster; its "
+          + guestsOf(id).size() + " guest(s) are unreachable for " + retentionMs + " ms");
+    }
+    Set<Runnable> waiting = watchers.remove(id);
+    if (waiting != null) {
+      waiting.forEach(Runnable::run);
+    }
+    return true;
+  }
+
+  /**
+   * What the cluster-wide map says of a member: its name, and when it left (0: not known to
+   * have left). A member is a gateway once it is named.
+   */
+  public void nodeDescribed(String id, String name, long leftAtMillis, boolean member) {
+    if (id.equals(self.id()) || forgotten.containsKey(id) && !member) {
+      return;
+    }
+    Node n = nodes.computeIfAbsent(id, this::discovered);
+    n.name = name;
+    n.gateway = true;
+    if (!n.live && leftAtMillis > 0 && (n.leftAtMillis == 0 || leftAtMillis < n.leftAtMillis)) {
+      // the earliest report wins, so every member counts the retention from the same moment
+      n.leftAtMillis = leftAtMillis;
+    }
+    if (!member && n.live) {
+      memberLeft(id, leftAtMillis > 0 ? leftAtMillis : System.currentTimeMillis());
+    }
+  }
+
+  /** Live gateway members other than this one. */
+  public int livePeers() {
+    int n = 0;
+    for (Node node : nodes.values()) {
+      if (node.live && node.gateway) {
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Every member known other than this one: live gateways and those within the retention. */
+  public List<Node> nodes() {
+    List<Node> out = new ArrayList<>();
+    for (Node n : nodes.values()) {
+      if (n.gateway || byNode.containsKey(n.id)) {
+        out.add(n);
+      }
+    }
     return out;
   }
 
-  /**
-   * Why a guest no member holds cannot take commands, when it is a libvirt domain that shut off
-   * lately on this member or another; empty otherwise (then it is unknown: 404).
-   */
-  public Optional<String> stoppedReason(String guest) {
-    var here = local.stopped(guest);
-    if (here != null) {
-      return Optional.ofNullable(here.getString("lastError"));
-    }
-    for (RemoteNode n : remotes.values()) {
-      String reason = n.stopped().get(guest);
-      if (reason != null) {
-        return Optional.of(reason + " (on " + n.name() + ")");
-      }
-    }
-    return Optional.empty();
+  public Node node(String id) {
+    return id.equals(self.id()) ? selfNode : nodes.get(id);
   }
 
-  /** The node to send a guest's requests to: the first of {@link #holders}, without the list. */
-  public Optional<String> route(String guest) {
-    if (local.contains(guest)) {
-      return Optional.of(self.id());
+  // ---- holdings (cluster-wide map) -------------------------------------------------------------
+
+  /** {@code nodeId} holds {@code guest} (an entry of the cluster-wide map appeared). */
+  public void held(String nodeId, String guest) {
+    if (nodeId.equals(self.id()) || forgotten.containsKey(nodeId)) {
+      return;
     }
-    String first = null;
-    for (RemoteNode n : remotes.values()) {
-      if (n.guests().contains(guest) && (first == null || n.id().compareTo(first) < 0)) {
-        first = n.id();
+    nodes.computeIfAbsent(nodeId, this::discovered);
+    byNode.computeIfAbsent(nodeId, k -> ConcurrentHashMap.newKeySet()).add(guest);
+    String[] after = holdings.compute(guest, (g, ids) -> {
+      if (ids == null) {
+        return new String[] {nodeId};
+      }
+      for (String id : ids) {
+        if (id.equals(nodeId)) {
+          return ids;
+        }
+      }
+      String[] more = Arrays.copyOf(ids, ids.length + 1);
+      more[ids.length] = nodeId;
+      return more;
+    });
+    if (after.length > 1 || local.contains(guest)) {
+      reportConflict(guest);
+    }
+  }
+
+  /** {@code nodeId} no longer holds {@code guest}. */
+  public void released(String nodeId, String guest) {
+    Set<String> guests = byNode.get(nodeId);
+    if (guests != null) {
+      guests.remove(guest);
+    }
+    holdings.computeIfPresent(guest, (g, ids) -> {
+      String[] fewer = Arrays.stream(ids).filter(id -> !id.equals(nodeId)).toArray(String[]::new);
+      return fewer.length == 0 ? null : fewer;
+    });
+  }
+
+  /** The guests a member holds, as far as this member knows. */
+  public Set<String> guestsOf(String nodeId) {
+    if (nodeId.equals(self.id())) {
+      return Set.copyOf(local.names());
+    }
+    Set<String> guests = byNode.get(nodeId);
+    return guests == null ? Set.of() : Set.copyOf(guests);
+  }
+
+  /** Guest entries of other members known to this one (a guest once per holder). */
+  public int remoteGuests(boolean live) {
+    int n = 0;
+    for (Map.Entry<String, Set<String>> e : byNode.entrySet()) {
+      Node node = nodes.get(e.getKey());
+      if (node != null && node.live == live) {
+        n += e.getValue().size();
       }
     }
-    return Optional.ofNullable(first);
+    return n;
+  }
+
+  // ---- routing ---------------------------------------------------------------------------------
+
+  /** Where a request for {@code guest} goes. */
+  public Route route(String guest) {
+    String[] remote = holdings.getOrDefault(guest, NONE);
+    LinkVerticle mine = local.get(guest);
+    if (remote.length == 0) {
+      return mine != null ? new Local(mine) : UNKNOWN;
+    }
+    if (remote.length == 1 && mine == null) {
+      Node n = nodes.get(remote[0]);
+      if (n == null) {
+        return UNKNOWN;
+      }
+      return n.live ? new Remote(n) : new Unreachable(n);
+    }
+    Node first = holders(guest).get(0);
+    if (first == selfNode) {
+      return mine != null ? new Local(mine) : UNKNOWN;
+    }
+    return first.live ? new Remote(first) : new Unreachable(first);
+  }
+
+  /**
+   * Every member holding {@code guest}, in routing order: the one requests go to first (live, by
+   * node name), then the other live ones, then those that left, latest first.
+   */
+  public List<Node> holders(String guest) {
+    List<Node> out = new ArrayList<>();
+    if (local.contains(guest)) {
+      out.add(selfNode);
+    }
+    for (String id : holdings.getOrDefault(guest, NONE)) {
+      Node n = nodes.get(id);
+      if (n != null) {
+        out.add(n);
+      }
+    }
+    out.sort(ORDER);
+    return out;
+  }
+
+  /** This member's guests that another live member also holds. */
+  public int conflicts() {
+    int n = 0;
+    for (String guest : local.names()) {
+      for (String id : holdings.getOrDefault(guest, NONE)) {
+        Node node = nodes.get(id);
+        if (node != null && node.live) {
+          n++;
+          break;
+        }
+      }
+    }
+    return n;
+  }
+
+  /** Also called when this member starts holding a guest another member holds. */
+  void reportConflict(String guest) {
+    List<Node> holders = holders(guest);
+    long live = holders.stream().filter(Node::live).count();
+    if (live > 1) {
+      String key = guest + "@" + holders;
+      if (reportedConflicts.add(key)) {
+        log.warn("guest " + guest + " is held by more than one member: " + holders
+            + "; every member routes its requests to " + holders.get(0).name());
+      }
+    }
+  }
+
+  // ---- requests in flight ----------------------------------------------------------------------
+
+  /**
+   * Runs {@code onLeft} (on the thread that learns it, possibly at once) when member
+   * {@code nodeId} leaves the cluster; the returned handle cancels it.
+   */
+  public Runnable watch(String nodeId, Runnable onLeft) {
+    Set<Runnable> set = watchers.computeIfAbsent(nodeId, k -> ConcurrentHashMap.newKeySet());
+    set.add(onLeft);
+    Node n = nodes.get(nodeId);
+    if (n != null && !n.live && set.remove(onLeft)) {
+      onLeft.run();
+    }
+    return () -> {
+      Set<Runnable> s = watchers.get(nodeId);
+      if (s != null) {
+        s.remove(onLeft);
+      }
+    };
+  }
+
+  // ---- retention -------------------------------------------------------------------------------
+
+  /**
+   * Forgets the members that left more than the retention ago, or whose node name a live member
+   * has again (the same hypervisor restarted, with a new node id); their guests become unknown.
+   *
+   * @return the ids forgotten
+   */
+  public List<String> expire(long nowMillis) {
+    Set<String> liveNames = ConcurrentHashMap.newKeySet();
+    liveNames.add(self.name());
+    for (Node n : nodes.values()) {
+      if (n.live && n.name != null) {
+        liveNames.add(n.name);
+      }
+    }
+    List<String> forgotten = new ArrayList<>();
+    for (Node n : nodes.values()) {
+      if (n.live) {
+        continue;
+      }
+      boolean expired = n.leftAtMillis > 0 && nowMillis - n.leftAtMillis >= retentionMs;
+      boolean returned = n.name != null && liveNames.contains(n.name);
+      if (expired || returned) {
+        forget(n.id);
+        forgotten.add(n.id);
+        log.info("member " + n.name() + " (" + n.id + ") forgotten: " + (returned
+            ? "it is back with a new node id" : "gone for " + (nowMillis - n.leftAtMillis)
+            + " ms"));
+      }
+    }
+    return forgotten;
+  }
+
+  private void forget(String id) {
+    forgotten.put(id, System.currentTimeMillis());
+    Set<String> guests = byNode.remove(id);
+    if (guests != null) {
+      for (String guest : guests) {
+        released(id, guest);
+      }
+    }
+    nodes.remove(id);
+  }
+
+  /**
+   * Makes the view's holdings equal to {@code record} (node id -> guests, as the cluster-wide
+   * map holds them now), for what its events missed; {@code stillThere} rechecks an entry in
+   * the record just before it is changed here, so an event that raced the snapshot wins.
+   *
+   * @return entries added and removed
+   */
+  public int[] reconcile(Map<String, Set<String>> record,
+                         java.util.function.BiPredicate<String, String> stillThere) {
+    int added = 0;
+    int removed = 0;
+    for (Map.Entry<String, Set<String>> e : record.entrySet()) {
+      String id = e.getKey();
+      if (id.equals(self.id()) || forgotten.containsKey(id)) {
+        continue;
+      }
+      Set<String> known = byNode.getOrDefault(id, Set.of());
+      for (String guest : e.getValue()) {
+        if (!known.contains(guest) && stillThere.test(id, guest)) {
+          held(id, guest);
+          added++;
+        }
+      }
+    }
+    for (Map.Entry<String, Set<String>> e : byNode.entrySet()) {
+      Set<String> inRecord = record.getOrDefault(e.getKey(), Set.of());
+      for (String guest : new ArrayList<>(e.getValue())) {
+        if (!inRecord.contains(guest) && !stillThere.test(e.getKey(), guest)) {
+          released(e.getKey(), guest);
+          removed++;
+        }
+      }
+    }
+    // a tombstone outlives the record's entries by a while, then goes
+    long now = System.currentTimeMillis();
+    forgotten.entrySet().removeIf(f -> !record.containsKey(f.getKey())
+        && now - f.getValue() > 60_000);
+    return new int[] {added, removed};
+  }
+
+  /** Everything known of other members, for tests and diagnostics. */
+  Collection<Node> allNodes() {
+    return nodes.values();
   }
 }

@@ -7,21 +7,45 @@ import io.vertx.core.json.JsonObject;
 
 import java.util.Collection;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /** The guests whose links this node holds; read from any thread. */
 public final class LocalGuests {
 
+  /** Told of every guest this member starts or stops holding, on the thread that changes it. */
+  public interface Listener {
+    void added(String name);
+
+    void removed(String name);
+  }
+
   private final Map<String, LinkVerticle> links = new ConcurrentHashMap<>();
   // libvirt domains that shut off lately: listed, and answered 503 with the reason, not 404
   private final Map<String, JsonObject> stopped = new ConcurrentHashMap<>();
+  private volatile Listener listener;
+
+  public void listener(Listener listener) {
+    this.listener = listener;
+  }
 
   public void put(String name, LinkVerticle verticle) {
-    links.put(name, verticle);
+    LinkVerticle before = links.put(name, verticle);
+    Listener l = listener;
+    if (before == null && l != null) {
+      l.added(name);
+    }
   }
 
   public void remove(String name, LinkVerticle verticle) {
-    links.remove(name, verticle);
+    Listener l = listener;
+    if (links.remove(name, verticle) && l != null) {
+      l.removed(name);
+    }
+  }
+
+  public Set<String> names() {
+    return links.keySet();
   }
 
   public boolean contains(String name) {

@@ -2,9 +2,12 @@ package io.qgagateway.http;
 
 import io.vertx.core.json.JsonObject;
 
+import java.util.function.IntSupplier;
+
 /**
  * What {@code /health/ready} reports: ready once the configuration is loaded, HTTP listens and,
- * when clustered, the cluster is joined; not ready again while draining for shutdown.
+ * when clustered, the cluster is joined with at least {@code cluster.minPeers} other gateways;
+ * not ready again while draining for shutdown.
  */
 public final class Health {
 
@@ -13,6 +16,8 @@ public final class Health {
   private volatile boolean httpUp;
   private volatile boolean clusterJoined;
   private volatile boolean draining;
+  private volatile IntSupplier peers = () -> 0;
+  private volatile int minPeers;
 
   public Health(boolean clustered) {
     this.clustered = clustered;
@@ -30,20 +35,38 @@ public final class Health {
     clusterJoined = true;
   }
 
+  /**
+   * Readiness also needs at least {@code minPeers} other gateway members in the cluster, so a
+   * member that found nobody (a rollout racing discovery) does not take traffic as a cluster of
+   * its own.
+   */
+  public void peers(IntSupplier livePeers, int minPeers) {
+    this.peers = livePeers;
+    this.minPeers = minPeers;
+  }
+
   public void draining() {
     draining = true;
   }
 
   public boolean ready() {
-    return configLoaded && httpUp && (!clustered || clusterJoined) && !draining;
+    return configLoaded && httpUp && (!clustered || clusterJoined && enoughPeers()) && !draining;
+  }
+
+  private boolean enoughPeers() {
+    return minPeers == 0 || peers.getAsInt() >= minPeers;
   }
 
   public JsonObject readiness() {
     JsonObject checks = new JsonObject()
         .put("config", configLoaded ? "UP" : "DOWN")
         .put("http", httpUp ? "UP" : "DOWN")
-        .put("cluster", !clustered ? "NOT_CLUSTERED" : clusterJoined ? "UP" : "DOWN")
+        .put("cluster", !clustered ? "NOT_CLUSTERED" : clusterJoined && enoughPeers() ? "UP"
+            : "DOWN")
         .put("shutdown", draining ? "DRAINING" : "NO");
+    if (clustered) {
+      checks.put("peers", peers.getAsInt()).put("minPeers", minPeers);
+    }
     return new JsonObject().put("status", ready() ? "UP" : "DOWN").put("checks", checks);
   }
 }

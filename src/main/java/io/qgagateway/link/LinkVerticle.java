@@ -5,6 +5,7 @@ import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.MessageConsumer;
 import io.vertx.core.json.JsonObject;
 
+import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
 /**
@@ -13,6 +14,8 @@ import java.util.function.Function;
  * verticle's event loop, so the link needs no locks.
  */
 public final class LinkVerticle extends VerticleBase {
+
+  private static final long UNREGISTER_WAIT_MS = 500;
 
   private final GuestTarget target;
   private final ChannelFactory channels;
@@ -58,8 +61,11 @@ public final class LinkVerticle extends VerticleBase {
 
   @Override
   public Future<?> stop() {
-    // stop taking requests first, then let the endpoint finish (thaw), then close the socket
+    // stop taking requests first (the handler goes at once; the cluster-wide registration may
+    // take long to remove while Hazelcast reassigns a lost member's partitions: not waited for
+    // beyond a moment), then let the endpoint finish (thaw), then close the socket
     return consumer.unregister()
+        .timeout(UNREGISTER_WAIT_MS, TimeUnit.MILLISECONDS)
         .transform(ar -> endpoint.close())
         .transform(ar -> link.stop());
   }

@@ -39,6 +39,7 @@ public final class GatewayMetrics implements LinkObserver {
   private final Counter connects;
   private final Counter disconnects;
   private final Counter autoThaws;
+  private final Counter[] refusals = new Counter[Refusal.values().length];
   // command (and guest, when labelled) -> timer by outcome ordinal
   private final Map<String, Timer[]> commandTimers = new ConcurrentHashMap<>();
 
@@ -52,6 +53,13 @@ public final class GatewayMetrics implements LinkObserver {
     this.autoThaws = Counter.builder("qga.auto.thaws")
         .description("thaws done by the gateway because no thaw came in time")
         .register(registry);
+    for (Refusal r : Refusal.values()) {
+      refusals[r.ordinal()] = Counter.builder("qga.refused.requests")
+          .description("messages to agent.* that ran nothing because nobody could be answered:"
+              + " publishes, and sends without a reply address")
+          .tag("reason", r.label)
+          .register(registry);
+    }
     if (!guestLabel) {
       // the label values dashboards expect read 0 rather than nothing (with a guest label there
       // is no guest to give them yet)
@@ -86,6 +94,22 @@ public final class GatewayMetrics implements LinkObserver {
       byOutcome[outcome.ordinal()] = timer;
     }
     timer.record(nanos, TimeUnit.NANOSECONDS);
+  }
+
+  /** Why a message to {@code agent.*} ran nothing: it could not be answered. */
+  public enum Refusal {
+    PUBLISH("publish"), NO_REPLY("no_reply_address");
+
+    private final String label;
+
+    Refusal(String label) {
+      this.label = label;
+    }
+  }
+
+  /** One message to {@code agent.*} that ran nothing (counted once per member it reached). */
+  public void refused(Refusal reason) {
+    refusals[reason.ordinal()].increment();
   }
 
   public void autoThawed() {

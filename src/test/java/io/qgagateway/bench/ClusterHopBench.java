@@ -12,7 +12,8 @@ import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.spi.cluster.hazelcast.ConfigUtil;
-import io.vertx.spi.cluster.hazelcast.HazelcastClusterManager;
+import io.qgagateway.fleet.FleetView;
+import io.qgagateway.fleet.GatewayClusterManager;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -72,11 +73,12 @@ class ClusterHopBench {
         throw new AssertionError("guest not in sync on A");
       }
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
-      while (gb.fleet().route("sim-0").isEmpty() && System.nanoTime() < deadline) {
+      while (!(gb.fleet().route("sim-0") instanceof FleetView.Remote)
+          && System.nanoTime() < deadline) {
         Thread.sleep(50);
       }
-      report.line("B routes sim-0 to node " + gb.fleet().route("sim-0").orElse("(none)")
-          + "; A is " + ga.node().id());
+      report.line("B routes sim-0 to " + gb.fleet().route("sim-0") + "; A is "
+          + ga.node().id());
 
       JsonObject body = new JsonObject().put("guest", "sim-0");
       DeliveryOptions localOnly = new DeliveryOptions().setLocalOnly(true).setSendTimeout(10_000);
@@ -141,7 +143,7 @@ class ClusterHopBench {
     hz.setClusterName(clusterName);
     VertxOptions options = new VertxOptions();
     options.getEventBusOptions().setHost("127.0.0.1");
-    return BenchSupport.vertxBuilder(options).withClusterManager(new HazelcastClusterManager(hz))
+    return BenchSupport.vertxBuilder(options).withClusterManager(new GatewayClusterManager(hz))
         .buildClustered().await(60, TimeUnit.SECONDS);
   }
 }

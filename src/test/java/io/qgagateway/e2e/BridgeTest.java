@@ -29,11 +29,13 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The TCP event-bus bridge (API.md section 5) with a raw socket speaking its framing (4-byte
  * big-endian length + JSON): public addresses in, agent.events out, internal addresses and
- * sending to agent.events refused.
+ * sending to agent.events refused; every err frame with a code of the contract; a publish runs
+ * nothing.
  */
 @ExtendWith(VertxExtension.class)
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
@@ -48,6 +50,7 @@ class BridgeTest {
   private static Vertx vertx;
   private static Gateway gateway;
   private static int bridgePort;
+  private static SimulatedAgent agent;
 
   private NetSocket socket;
   private final BlockingQueue<JsonObject> frames = new LinkedBlockingQueue<>();
@@ -58,7 +61,8 @@ class BridgeTest {
   static void start(Vertx vx) throws Exception {
     vertx = vx;
     String sock = dir.resolve("sim-1.sock").toString();
-    new SimulatedAgent(vertx, "sim-host").listenUnix(sock).await(10, TimeUnit.SECONDS);
+    agent = new SimulatedAgent(vertx, "sim-host");
+    agent.listenUnix(sock).await(10, TimeUnit.SECONDS);
     // the gateway does not expose the bridge's bound port, so choose a free one up front
     try (ServerSocket free = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
       bridgePort = free.getLocalPort();
@@ -155,7 +159,7 @@ class BridgeTest {
     assertAccessDenied(next());
     write(send("qga.link.x.y", new JsonObject().put("guest", GUEST), "r5"));
     assertAccessDenied(next());
-    write(send(Addresses.FLEET_ANNOUNCE, new JsonObject(), "r6"));
+    write(send("qga.fleet.node.x.describe", new JsonObject(), "r6"));
     assertAccessDenied(next());
     // the connection is still usable
     write(send("agent.ping", new JsonObject().put("guest", GUEST), "r7"));
@@ -199,9 +203,68 @@ class BridgeTest {
     assertEquals("manual", event.getJsonObject("body").getString("reason"), event.encode());
   }
 
+  @Test
+  void aPublishToAgentRunsNothingAndIsAnErrFrameWith400() throws Exception {
+    int before = fstrims();
+    write(new JsonObject().put("type", "publish").put("address", "agent.fstrim")
+        .put("body", new JsonObject().put("guest", GUEST)));
+    JsonObject err = next();
+    assertEquals("err", err.getString("type"), err.encode());
+    assertEquals(400, err.getInteger("failureCode"), err.encode());
+    assertTrue(err.getString("message").contains("publish to agent.fstrim refused"),
+        err.encode());
+    // a send that expects no reply is refused the same way
+    write(new JsonObject().put("type", "send").put("address", "agent.fstrim")
+        .put("body", new JsonObject().put("guest", GUEST)));
+    JsonObject noReply = next();
+    assertEquals(400, noReply.getInteger("failureCode"), noReply.encode());
+    // one request with a reply address: one fstrim
+    write(send("agent.fstrim", new JsonObject().put("guest", GUEST), "r10"));
+    JsonObject reply = next();
+    assertEquals("message", reply.getString("type"), reply.encode());
+    assertEquals("r10", reply.getString("address"), reply.encode());
+    assertEquals(before + 1, fstrims(), "one request, one execution, the publish none");
+  }
+
+  @Test
+  void anUnknownAgentAddressIsAnErrFrameWith400ForItsReplyAddress() throws Exception {
+    write(send("agent.no-such-command", new JsonObject().put("guest", GUEST), "r11"));
+    JsonObject err = next();
+    assertEquals("err", err.getString("type"), err.encode());
+    assertEquals("r11", err.getString("address"), err.encode());
+    assertEquals(400, err.getInteger("failureCode"), err.encode());
+    assertEquals("unknown command: no-such-command", err.getString("message"), err.encode());
+  }
+
+  @Test
+  void malformedFramesAreErrFramesWith400AndTheConnectionStaysUsable() throws Exception {
+    write(new JsonObject().put("type", "send").put("replyAddress", "r12"));
+    JsonObject missing = next();
+    assertEquals(400, missing.getInteger("failureCode"), missing.encode());
+    assertEquals("missing_address", missing.getString("message"), missing.encode());
+    write(new JsonObject().put("type", "shout").put("address", "agent.ping"));
+    JsonObject unknown = next();
+    assertEquals(400, unknown.getInteger("failureCode"), unknown.encode());
+    assertEquals("unknown_type", unknown.getString("message"), unknown.encode());
+    byte[] garbage = "[1,2".getBytes(StandardCharsets.UTF_8);
+    socket.write(Buffer.buffer().appendInt(garbage.length).appendBytes(garbage))
+        .await(10, TimeUnit.SECONDS);
+    assertEquals(400, next().getInteger("failureCode"));
+    write(new JsonObject().put("type", "ping"));
+    assertEquals("pong", next().getString("type"));
+    write(send("agent.ping", new JsonObject().put("guest", GUEST), "r13"));
+    assertEquals("message", next().getString("type"));
+  }
+
+  private int fstrims() {
+    return (int) agent.received().stream()
+        .filter(r -> "guest-fstrim".equals(r.getString("execute"))).count();
+  }
+
   private static void assertAccessDenied(JsonObject frame) {
     assertEquals("err", frame.getString("type"), frame.encode());
     assertEquals("access_denied", frame.getString("message"), frame.encode());
+    assertEquals(403, frame.getInteger("failureCode"), frame.encode());
     assertNull(frame.getValue("body"), frame.encode());
   }
 }

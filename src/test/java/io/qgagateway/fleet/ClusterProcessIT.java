@@ -190,6 +190,8 @@ class ClusterProcessIT {
         .append("http: { host: 127.0.0.1, port: 0 }\n")
         .append("shutdown: { drainMs: 1000 }\n")
         .append("cluster:\n")
+        // a lost member's guests answer 503 for this long, then 404
+        .append("  unreachableRetentionMs: 3000\n")
         .append("  port: ").append(hazelcastPort).append('\n')
         .append("  members:\n");
     members.forEach(m -> yaml.append("    - \"").append(m).append("\"\n"));

@@ -6,8 +6,12 @@ import io.qgagateway.Gateway;
 import io.qgagateway.config.ConfigException;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.http.Health;
+import io.qgagateway.sim.AgentPort;
+import io.qgagateway.sim.Exchange;
+import io.qgagateway.sim.ReplyWriter;
 import io.qgagateway.sim.SimulatedAgent;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.eventbus.DeliveryOptions;
@@ -39,6 +43,8 @@ import java.util.logging.Logger;
 import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -59,8 +65,14 @@ class ClusterTest {
 
   private final String clusterName = "qga-test-" + UUID.randomUUID();
   private final List<Member> members = new ArrayList<>();
+  private final java.util.Map<String, Health> healths = new java.util.HashMap<>();
+  private final java.util.Map<String, SimpleMeterRegistry> registries = new java.util.HashMap<>();
   private int portA;
   private int portB;
+  private long retentionMs = GatewayConfig.Cluster.DEFAULT_UNREACHABLE_RETENTION_MS;
+  private int minPeers;
+  private boolean slowFstrim;
+  private int demoSimulated;
 
   /** One gateway member: its clustered Vert.x, the gateway, and the agents of its guests. */
   private record Member(String name, Vertx vertx, Gateway gateway, List<SimulatedAgent> agents) {
@@ -146,7 +158,8 @@ class ClusterTest {
   }
 
   @Test
-  void aMemberThatLeavesTakesItsGuestsWithIt() throws Exception {
+  void aMemberThatLeavesLeavesItsGuestsUnreachableForTheRetentionThenUnknown() throws Exception {
+    retentionMs = 4_000;
     Member a = start("A", portA, "a-1");
     Member b = start("B", portB, "b-1");
     awaitFleet("a-1", "b-1");
@@ -156,22 +169,165 @@ class ClusterTest {
     await(b.vertx().close());
     members.remove(b);
 
-    // requests during the transition fail fast (503 while B's link is gone but the view still
-    // has it, 404 after), never hang
+    // never a wrong 404 while B is merely gone: 503 (its link closing, then "held by B,
+    // unreachable") until the retention has passed, then 404
+    ReplyException unreachable = null;
     int code;
     do {
       code = pingCode(a, "b-1");
-      assertTrue(code == 404 || code == 503 || code == 200, "ping b-1 during the leave: " + code);
-    } while (code != 404 && System.currentTimeMillis() - stopped < WAIT_MS);
-    assertEquals(404, code, "b-1 is unknown once B has left");
+      assertTrue(code == 503 || code == 200 || code == 404, "ping b-1 during the leave: " + code);
+      if (code == 404) {
+        break;
+      }
+      ReplyException e = pingFailure(a, "b-1");
+      if (e != null && e.getMessage().contains("held by B, unreachable")) {
+        unreachable = e;
+      }
+    } while (System.currentTimeMillis() - stopped < WAIT_MS + retentionMs);
+    assertTrue(unreachable != null, "b-1 answered 503 held by B, unreachable");
+    assertEquals(404, code, "b-1 is unknown once the retention has passed");
     long gone = System.currentTimeMillis() - stopped;
-    // B says it leaves; even unsaid, 3.5 s of silence expire it. Slack for a loaded machine
-    assertTrue(gone < 8_000, "B's guests vanished after " + gone + " ms");
-
+    assertTrue(gone >= retentionMs, "404 only after the retention: " + gone + " ms");
     assertEquals(List.of("a-1"), names(guests(a, new JsonObject())));
-    assertEquals(404, failure(a, "agent.guests", new JsonObject().put("guest", "b-1"))
-        .failureCode());
     assertEquals(200, pingCode(a, "a-1"), "A's own guest still answers");
+  }
+
+  @Test
+  void anUnreachableGuestIsListedAsSuch() throws Exception {
+    Member a = start("A", portA, "a-1");
+    Member b = start("B", portB, "b-1");
+    awaitFleet("a-1", "b-1");
+    await(b.gateway().stop());
+    await(b.vertx().close());
+    members.remove(b);
+    eventually("b-1 unreachable on A", () -> a.gateway().fleet()
+        .route("b-1") instanceof FleetView.Unreachable, () -> String.valueOf(
+        a.gateway().fleet().route("b-1")));
+    ReplyException e = failure(a, "agent.ping", new JsonObject().put("guest", "b-1"));
+    assertEquals(503, e.failureCode());
+    assertTrue(e.getMessage().contains("guest b-1 is held by B, unreachable"), e.getMessage());
+    JsonArray listed = guests(a, new JsonObject());
+    assertEquals(List.of("a-1", "b-1"), names(listed));
+    JsonObject b1 = entry(listed, "b-1");
+    assertEquals(false, b1.getBoolean("reachable"), b1.encode());
+    assertEquals(false, b1.getBoolean("described"), b1.encode());
+    assertEquals("B", b1.getString("nodeName"));
+    assertNotNull(b1.getString("unreachableSince"), b1.encode());
+    assertEquals(true, entry(listed, "a-1").getBoolean("reachable"));
+    assertEquals(1, guests(a, new JsonObject().put("guest", "b-1")).size());
+  }
+
+  @Test
+  void aRequestInFlightWhenItsHolderCrashesFailsAtOnceNamingTheHolder() throws Exception {
+    Member a = start("A", portA, "a-1");
+    slowFstrim = true;
+    Member b = start("B", portB, "b-1");
+    awaitFleet("a-1", "b-1");
+    long sent = System.currentTimeMillis();
+    Future<Message<JsonObject>> fstrim = a.vertx().eventBus().request("agent.fstrim",
+        new JsonObject().put("guest", "b-1").put("timeoutMs", 30_000),
+        new DeliveryOptions().setSendTimeout(60_000));
+    eventually("the fstrim reached B's agent", () -> agentFor(b, "b-1").received().stream()
+        .anyMatch(r -> "guest-fstrim".equals(r.getString("execute"))), () -> "not yet");
+    // a crash: Hazelcast stops without leaving; its connections close
+    long crashed = System.currentTimeMillis();
+    ((GatewayClusterManager) ((VertxInternal) b.vertx()).clusterManager())
+        .getHazelcastInstance().getLifecycleService().terminate();
+    ReplyException e;
+    try {
+      await(fstrim);
+      e = fail("the fstrim succeeded");
+    } catch (ExecutionException x) {
+      e = (ReplyException) x.getCause();
+    }
+    long took = System.currentTimeMillis() - crashed;
+    System.out.println("ClusterTest: in-flight fstrim failed " + took + " ms after the crash ("
+        + (System.currentTimeMillis() - sent) + " ms after it was sent): " + e.getMessage());
+    assertEquals(503, e.failureCode(), e.getMessage());
+    assertTrue(e.getMessage().contains("held by B, unreachable"), e.getMessage());
+    assertTrue(took < 5_000, "failed " + took + " ms after the crash, not at its deadline");
+    assertEquals(503, failure(a, "agent.ping", new JsonObject().put("guest", "b-1"))
+        .failureCode());
+    assertEquals(200, pingCode(a, "a-1"));
+    b.vertx().close();
+    members.remove(b);
+  }
+
+  @Test
+  void aPublishRunsNothingOnAnyMemberARequestRunsOnce() throws Exception {
+    Member a = start("A", portA, "a-1");
+    Member b = start("B", portB, "b-1");
+    awaitFleet("a-1", "b-1");
+    a.vertx().eventBus().publish("agent.fstrim", new JsonObject().put("guest", "b-1"));
+    b.vertx().eventBus().publish("agent.fstrim", new JsonObject().put("guest", "a-1"));
+    for (Member m : List.of(a, b)) {
+      eventually(m.name() + " counted the publishes", () -> refused(m) >= 2,
+          () -> String.valueOf(refused(m)));
+    }
+    Thread.sleep(500);
+    for (Member m : List.of(a, b)) {
+      assertEquals(2, refused(m), m.name() + " counts each publish once");
+    }
+    assertEquals(0, fstrims(agentFor(b, "b-1")));
+    assertEquals(0, fstrims(agentFor(a, "a-1")));
+    request(a, "agent.fstrim", new JsonObject().put("guest", "b-1"));
+    request(b, "agent.fstrim", new JsonObject().put("guest", "b-1"));
+    assertEquals(2, fstrims(agentFor(b, "b-1")), "one execution per request");
+  }
+
+  @Test
+  void commandOutcomesAreRecordedByTheMemberHoldingTheGuest() throws Exception {
+    Member a = start("A", portA, "a-1");
+    Member b = start("B", portB, "b-1");
+    awaitFleet("a-1", "b-1");
+    for (int i = 0; i < 3; i++) {
+      // through A's bus: Vert.x hands each to A's or B's dispatcher; either way B holds b-1
+      request(a, "agent.ping", new JsonObject().put("guest", "b-1"));
+    }
+    assertEquals(3, pingsRecorded(b, "ok"), "the holder records each request");
+    assertEquals(0, pingsRecorded(a, "ok"), "the member it entered does not");
+    ReplyException unknown = failure(a, "agent.ping", new JsonObject().put("guest", "nobody"));
+    assertEquals(404, unknown.failureCode());
+    assertEquals(1, pingsRecorded(a, "unknown_guest") + pingsRecorded(b, "unknown_guest"),
+        "a request no holder answered is recorded once, where it entered");
+  }
+
+  private long pingsRecorded(Member m, String outcome) {
+    var timer = registries.get(m.name()).find("qga.command.duration")
+        .tags("command", "guest-ping", "outcome", outcome).timer();
+    return timer == null ? 0 : timer.count();
+  }
+
+  @Test
+  void theDemoGuestsOfTwoMembersCarryTheirNodeNames() throws Exception {
+    demoSimulated = 2;
+    Member a = start("A", portA);
+    Member b = start("B", portB);
+    awaitFleet("A-sim-1", "A-sim-2", "B-sim-1", "B-sim-2");
+    assertEquals(0, a.gateway().fleet().conflicts());
+    assertEquals(0, b.gateway().fleet().conflicts());
+    // B's simulated agent answers, through A
+    assertEquals("B-sim-2", request(a, "agent.get-host-name",
+        new JsonObject().put("guest", "B-sim-2")).body().getJsonObject("return")
+        .getString("host-name"));
+  }
+
+  @Test
+  void readinessWaitsForTheMinimumOfPeers() throws Exception {
+    minPeers = 1;
+    Member a = start("A", portA, "a-1");
+    Health alone = healths.get(a.name());
+    assertFalse(alone.ready(), "no peer yet: " + alone.readiness().encode());
+    assertEquals("DOWN", alone.readiness().getJsonObject("checks").getString("cluster"));
+    Member b = start("B", portB, "b-1");
+    eventually("A ready once B joined", alone::ready, () -> alone.readiness().encode());
+    eventually("B ready", () -> healths.get(b.name()).ready(),
+        () -> healths.get(b.name()).readiness().encode());
+    assertEquals(1, alone.readiness().getJsonObject("checks").getInteger("peers"));
+    await(b.gateway().stop());
+    await(b.vertx().close());
+    members.remove(b);
+    eventually("A not ready once B left", () -> !alone.ready(), () -> alone.readiness().encode());
   }
 
   @Test
@@ -220,11 +376,24 @@ class ClusterTest {
         }
       }
       assertEquals(before + 6, pings(dupA) + pings(dupB), "one agent call per request");
+      // every member routes the name to the same holder: the first by node name, A, also for
+      // requests that B (which holds a dup itself) receives
+      assertEquals(before + 6, pings(dupA), "all six went to A's dup");
       for (Member m : List.of(a, b)) {
-        assertEquals(2, m.gateway().fleet().holders("dup").size(), m.name() + " sees both");
+        List<FleetView.Node> holders = m.gateway().fleet().holders("dup");
+        assertEquals(2, holders.size(), m.name() + " sees both");
+        assertEquals("A", holders.get(0).name(), m.name() + " routes dup to A");
       }
+      for (Object o : dups) {
+        JsonObject d = (JsonObject) o;
+        assertEquals(true, d.getBoolean("conflict"), d.encode());
+        assertEquals("A".equals(d.getString("nodeName")), d.getBoolean("routed"), d.encode());
+      }
+      assertEquals(1, a.gateway().fleet().conflicts());
+      assertEquals(1, b.gateway().fleet().conflicts());
 
-      assertTrue(warnings.stream().anyMatch(w -> w.contains("guest dup is held by more than one")),
+      assertTrue(warnings.stream().anyMatch(w -> w.contains("guest dup is held by more than one")
+          && w.contains("routes its requests to A")),
           "FleetView warned: " + warnings);
     } finally {
       fleetLog.removeHandler(capture);
@@ -262,10 +431,11 @@ class ClusterTest {
         .put("discovery", new JsonArray())
         .put("libvirt", new JsonObject().put("enabled", false))
         .put("http", new JsonObject().put("enabled", false))
-        .put("demo", new JsonObject().put("simulated", 0).put("hostAgent", false))
+        .put("demo", new JsonObject().put("simulated", demoSimulated).put("hostAgent", false))
         .put("shutdown", new JsonObject().put("drainMs", 1000))
         .put("cluster", new JsonObject().put("enabled", true).put("port", hazelcastPort)
-            .put("eventBusPort", eventBusPort)
+            .put("eventBusPort", eventBusPort).put("unreachableRetentionMs", retentionMs)
+            .put("minPeers", minPeers)
             .put("members", new JsonArray().add("127.0.0.1:" + portA).add("127.0.0.1:" + portB))));
     Config hazelcast = ClusterSetup.hazelcastConfig(config.cluster()).setClusterName(clusterName);
     Vertx vertx = await(ClusterSetup.clustered(Vertx.builder(), new VertxOptions(),
@@ -275,12 +445,18 @@ class ClusterTest {
     try {
       for (int i = 0; i < guests.length; i++) {
         // host name = guest@member, so a test can tell two agents of one guest name apart
-        SimulatedAgent agent = new SimulatedAgent(vertx, guests[i] + "@" + name);
+        SimulatedAgent agent = new SimulatedAgent(vertx, guests[i] + "@" + name, slowFstrim
+            ? SimulatedAgent.Options.DEFAULTS.withWriter(ClusterTest::slowFstrim)
+            : SimulatedAgent.Options.DEFAULTS);
         agents.add(agent);
         await(agent.listenUnix(targets.getJsonObject(i).getString("socket")));
       }
-      Gateway gateway = await(Gateway.start(vertx, config, new SimpleMeterRegistry(),
-          new Health(true)));
+      Health health = new Health(true);
+      health.clusterJoined();
+      healths.put(name, health);
+      SimpleMeterRegistry registry = new SimpleMeterRegistry();
+      registries.put(name, registry);
+      Gateway gateway = await(Gateway.start(vertx, config, registry, health));
       Member member = new Member(name, vertx, gateway, agents);
       members.add(member);
       return member;
@@ -288,6 +464,28 @@ class ClusterTest {
       vertx.close();
       throw e;
     }
+  }
+
+  /** guest-fstrim answers after a minute; everything else at once. */
+  private static Future<Void> slowFstrim(Exchange exchange, AgentPort port) {
+    if ("guest-fstrim".equals(exchange.command())) {
+      Promise<Void> later = Promise.promise();
+      port.vertx().setTimer(60_000, id -> ReplyWriter.DIRECT.write(exchange, port)
+          .onComplete(later));
+      return later.future();
+    }
+    return ReplyWriter.DIRECT.write(exchange, port);
+  }
+
+  private double refused(Member m) {
+    var counter = registries.get(m.name()).find("qga.refused.requests").tag("reason", "publish")
+        .counter();
+    return counter == null ? 0 : counter.count();
+  }
+
+  private static long fstrims(SimulatedAgent agent) {
+    return agent.received().stream().filter(r -> "guest-fstrim".equals(r.getString("execute")))
+        .count();
   }
 
   private static SimulatedAgent agentFor(Member m, String guest) {
@@ -332,6 +530,19 @@ class ClusterTest {
     // the request's timeout plus the bus margin, plus slack for a loaded machine
     assertTrue(took < 2000 + 2000 + 3000, "ping " + guest + " took " + took + " ms");
     return code;
+  }
+
+  /** The failure of a 2 s ping, or null when it succeeded. */
+  private static ReplyException pingFailure(Member m, String guest) throws Exception {
+    try {
+      request(m, "agent.ping", new JsonObject().put("guest", guest).put("timeoutMs", 2000));
+      return null;
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof ReplyException re) {
+        return re;
+      }
+      throw e;
+    }
   }
 
   private static JsonArray guests(Member m, JsonObject body) throws Exception {

@@ -1,0 +1,138 @@
+package io.qgagateway.fleet;
+
+import io.qgagateway.link.GuestTarget;
+import io.qgagateway.link.LinkVerticle;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertSame;
+
+/**
+ * The fleet view's rules, without a cluster: where a guest's requests go, what a member that
+ * leaves leaves behind, how long, and how a duplicated name is resolved.
+ */
+class FleetViewTest {
+
+  private static final long RETENTION = 60_000;
+
+  private final LocalGuests local = new LocalGuests();
+  private final FleetView view = new FleetView(new NodeIdentity("id-self", "hv-m"), local,
+      RETENTION);
+
+  private LinkVerticle hold(String guest) {
+    LinkVerticle v = new LinkVerticle(GuestTarget.tcp(guest, "127.0.0.1:1"), null, null,
+        "qga.link.id-self." + guest, null);
+    local.put(guest, v);
+    return v;
+  }
+
+  private void member(String id, String name) {
+    view.memberJoined(id);
+    view.nodeDescribed(id, name, 0, true);
+  }
+
+  @Test
+  void aGuestIsRoutedToItsHolderAndUnknownOtherwise() {
+    LinkVerticle mine = hold("vm-1");
+    member("id-b", "hv-b");
+    view.held("id-b", "vm-2");
+    assertSame(mine, ((FleetView.Local) view.route("vm-1")).verticle());
+    assertEquals("hv-b", ((FleetView.Remote) view.route("vm-2")).holder().name());
+    assertInstanceOf(FleetView.Unknown.class, view.route("vm-3"));
+    assertEquals(1, view.livePeers());
+  }
+
+  @Test
+  void aMemberThatLeavesLeavesItsGuestsUnreachableUntilTheRetentionPasses() {
+    member("id-b", "hv-b");
+    view.held("id-b", "vm-2");
+    view.memberLeft("id-b", 1_000);
+    FleetView.Unreachable u = assertInstanceOf(FleetView.Unreachable.class, view.route("vm-2"));
+    assertEquals("hv-b", u.holder().name());
+    assertEquals(1_000, u.holder().leftAtMillis());
+    assertEquals(0, view.livePeers());
+    assertEquals(List.of(), view.expire(1_000 + RETENTION - 1));
+    assertEquals(List.of("id-b"), view.expire(1_000 + RETENTION));
+    assertInstanceOf(FleetView.Unknown.class, view.route("vm-2"));
+    // the record's lingering entries do not bring it back
+    view.held("id-b", "vm-2");
+    assertInstanceOf(FleetView.Unknown.class, view.route("vm-2"));
+  }
+
+  @Test
+  void aMemberBackUnderItsNameReplacesItsOldRecordAtOnce() {
+    member("id-b", "hv-b");
+    view.held("id-b", "vm-2");
+    view.held("id-b", "vm-deleted-meanwhile");
+    view.memberLeft("id-b", 1_000);
+    member("id-b2", "hv-b");
+    view.held("id-b2", "vm-2");
+    assertEquals(List.of("id-b"), view.expire(2_000));
+    assertEquals("id-b2", ((FleetView.Remote) view.route("vm-2")).holder().id());
+    assertInstanceOf(FleetView.Unknown.class, view.route("vm-deleted-meanwhile"));
+  }
+
+  @Test
+  void aGuestItsLiveHolderReleasesIsUnknownAtOnce() {
+    member("id-b", "hv-b");
+    view.held("id-b", "vm-2");
+    view.released("id-b", "vm-2");
+    assertInstanceOf(FleetView.Unknown.class, view.route("vm-2"));
+  }
+
+  @Test
+  void aDuplicatedNameGoesToTheHolderWhoseNodeNameSortsFirstFromEveryMember() {
+    hold("dup");
+    member("id-a", "hv-a");
+    member("id-z", "hv-z");
+    view.held("id-a", "dup");
+    view.held("id-z", "dup");
+    // this member is hv-m: hv-a wins, though this member holds a dup itself
+    assertEquals("hv-a", ((FleetView.Remote) view.route("dup")).holder().name());
+    assertEquals(List.of("hv-a", "hv-m", "hv-z"), view.holders("dup").stream()
+        .map(FleetView.Node::name).toList());
+    assertEquals(1, view.conflicts());
+    // hv-a gone: the next live holder by name is this member
+    view.memberLeft("id-a", 5_000);
+    assertInstanceOf(FleetView.Local.class, view.route("dup"));
+    assertEquals(1, view.conflicts(), "hv-z still holds it");
+    view.memberLeft("id-z", 5_000);
+    assertEquals(0, view.conflicts());
+  }
+
+  @Test
+  void requestsWatchingAMemberAreToldWhenItLeavesOrAtOnceIfItHasLeft() {
+    member("id-b", "hv-b");
+    AtomicInteger told = new AtomicInteger();
+    Runnable cancel = view.watch("id-b", told::incrementAndGet);
+    Runnable cancelled = view.watch("id-b", () -> told.addAndGet(100));
+    cancelled.run();
+    view.memberLeft("id-b", 1_000);
+    assertEquals(1, told.get());
+    view.memberLeft("id-b", 2_000);
+    assertEquals(1, told.get(), "once");
+    view.watch("id-b", told::incrementAndGet);
+    assertEquals(2, told.get(), "a member already gone: at once");
+    cancel.run();
+  }
+
+  @Test
+  void theViewIsMendedFromTheRecord() {
+    member("id-b", "hv-b");
+    view.held("id-b", "vm-1");
+    view.held("id-b", "stale");
+    int[] fixed = view.reconcile(Map.of("id-b", Set.of("vm-1", "missed")), (n, g) -> false);
+    assertArrayEquals(new int[] {0, 1}, fixed, "stillThere false: nothing added, stale removed");
+    fixed = view.reconcile(Map.of("id-b", Set.of("vm-1", "missed")), (n, g) -> true);
+    assertArrayEquals(new int[] {1, 0}, fixed);
+    assertInstanceOf(FleetView.Remote.class, view.route("missed"));
+    assertInstanceOf(FleetView.Unknown.class, view.route("stale"));
+  }
+}
