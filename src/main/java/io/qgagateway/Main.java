@@ -43,6 +43,8 @@ public final class Main {
         --cluster      join the Hazelcast cluster (also cluster.enabled or QGA_CLUSTER=true)
       """;
   private static final long WATCH_MS = 2_000;
+  /** How long a stop may take beyond {@code shutdown.drainMs}: links closing, leaving Hazelcast. */
+  private static final long STOP_BEYOND_DRAIN_MS = 15_000;
 
   private Main() {
   }
@@ -142,18 +144,25 @@ public final class Main {
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       log.info("stopping: draining requests, thawing frozen guests, closing sockets");
       watcher.close();
+      // bounded: leaving the cluster can block while Hazelcast repairs another member's loss,
+      // and an orchestrator kills a process that does not exit in its grace period anyway
+      long bound = config.drainMs() + STOP_BEYOND_DRAIN_MS;
       try {
-        await(gateway.stop().transform(ar -> vertx.close()));
+        await(gateway.stop().transform(ar -> vertx.close()), bound);
       } catch (RuntimeException | InterruptedException e) {
-        log.warning("unclean stop: " + e.getMessage());
+        log.warning("unclean stop (" + bound + " ms): " + e.getMessage());
       }
     }, "qga-gateway-shutdown"));
   }
 
   private static <T> T await(Future<T> future) throws InterruptedException {
+    return await(future, TimeUnit.MINUTES.toMillis(5));
+  }
+
+  private static <T> T await(Future<T> future, long timeoutMs) throws InterruptedException {
     CountDownLatch done = new CountDownLatch(1);
     future.onComplete(ar -> done.countDown());
-    if (!done.await(5, TimeUnit.MINUTES)) {
+    if (!done.await(timeoutMs, TimeUnit.MILLISECONDS)) {
       throw new IllegalStateException("timed out");
     }
     if (future.failed()) {

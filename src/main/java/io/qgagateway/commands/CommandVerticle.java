@@ -135,7 +135,8 @@ public final class CommandVerticle extends VerticleBase {
       reply = forward(r.holder(), suffix, message.body(), request, caller, start, served);
     } else if (route instanceof FleetView.Unreachable u) {
       reply = Failures.fail(Codes.NOT_CONNECTED, unreachable(request, u.holder(),
-          "it left the cluster " + agoMs(u.holder()) + " ms ago"));
+          (u.holder().leaving() ? "it began stopping " : "it left the cluster ")
+              + agoMs(u.holder()) + " ms ago"));
     } else {
       // a libvirt domain of this member that shut off lately: say why, not "no such guest";
       // no guest label for a guest that does not exist: callers cannot grow the registry

@@ -119,8 +119,8 @@ public final class FleetVerticle extends VerticleBase {
       }
       if (!node.live()) {
         parts.add(Future.succeededFuture(undescribed(node, held, filter, "held by " + node.name()
-            + ", unreachable: it left the cluster at "
-            + Instant.ofEpochMilli(node.leftAtMillis()))));
+            + ", unreachable: it " + (node.leaving() ? "began stopping" : "left the cluster")
+            + " at " + Instant.ofEpochMilli(node.leftAtMillis()))));
         continue;
       }
       parts.add(vertx.eventBus()

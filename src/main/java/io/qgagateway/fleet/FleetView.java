@@ -39,13 +39,16 @@ public final class FleetView {
     private final String id;
     private volatile String name;
     private volatile boolean gateway;
-    private volatile boolean live;
+    // a member of the cluster, as the cluster manager reports it
+    private volatile boolean member;
+    // said it is stopping: still a member, finishing what it has, taking nothing new
+    private volatile boolean leaving;
     private volatile long leftAtMillis;
 
-    Node(String id, String name, boolean live) {
+    Node(String id, String name, boolean member) {
       this.id = id;
       this.name = name;
-      this.live = live;
+      this.member = member;
     }
 
     public String id() {
@@ -63,19 +66,27 @@ public final class FleetView {
       return gateway;
     }
 
-    /** A member of the cluster now, as the cluster manager reports it. */
+    /**
+     * Takes requests: a member of the cluster now, as the cluster manager reports it, and not
+     * stopping.
+     */
     public boolean live() {
-      return live;
+      return member && !leaving;
     }
 
-    /** When it left the cluster (epoch ms), 0 while live. */
+    /** Still a member, but stopping: it finishes what it has and takes nothing new. */
+    public boolean leaving() {
+      return member && leaving;
+    }
+
+    /** When it left the cluster or said it was stopping (epoch ms), 0 while live. */
     public long leftAtMillis() {
       return leftAtMillis;
     }
 
     @Override
     public String toString() {
-      return name() + (live ? "" : " (left)");
+      return name() + (live() ? "" : leaving && member ? " (leaving)" : " (left)");
     }
   }
 
@@ -175,9 +186,12 @@ public final class FleetView {
     }
     forgotten.remove(id);
     Node n = nodes.computeIfAbsent(id, k -> new Node(k, null, false));
-    boolean news = !n.live;
-    n.leftAtMillis = 0;
-    n.live = true;
+    boolean news = !n.member;
+    if (news) {
+      n.leftAtMillis = 0;
+      n.leaving = false;
+    }
+    n.member = true;
     return news;
   }
 
@@ -192,11 +206,13 @@ public final class FleetView {
       return false;
     }
     Node n = nodes.computeIfAbsent(id, k -> new Node(k, null, true));
-    if (!n.live) {
+    if (!n.member) {
       return false;
     }
-    n.leftAtMillis = nowMillis;
-    n.live = false;
+    if (!n.leaving || n.leftAtMillis == 0) {
+      n.leftAtMillis = nowMillis;
+    }
+    n.member = false;
     if (n.gateway || byNode.containsKey(id)) {
       log.warn("member " + n.name() + " (" + id + ") left the cluster; its "
           + guestsOf(id).size() + " guest(s) are unreachable for " + retentionMs + " ms");
@@ -213,17 +229,31 @@ public final class FleetView {
    * have left). A member is a gateway once it is named.
    */
   public void nodeDescribed(String id, String name, long leftAtMillis, boolean member) {
+    nodeDescribed(id, name, leftAtMillis, false, member);
+  }
+
+  /**
+   * @param leaving the member said it is stopping: new requests for its guests answer 503 at
+   *                once, those it already has may finish (it drains before it leaves)
+   */
+  public void nodeDescribed(String id, String name, long leftAtMillis, boolean leaving,
+                            boolean member) {
     if (id.equals(self.id()) || forgotten.containsKey(id) && !member) {
       return;
     }
     Node n = nodes.computeIfAbsent(id, this::discovered);
     n.name = name;
     n.gateway = true;
-    if (!n.live && leftAtMillis > 0 && (n.leftAtMillis == 0 || leftAtMillis < n.leftAtMillis)) {
+    if (!n.member && leftAtMillis > 0 && (n.leftAtMillis == 0 || leftAtMillis < n.leftAtMillis)) {
       // the earliest report wins, so every member counts the retention from the same moment
       n.leftAtMillis = leftAtMillis;
     }
-    if (!member && n.live) {
+    if (leaving && n.member && !n.leaving) {
+      n.leftAtMillis = leftAtMillis > 0 ? leftAtMillis : System.currentTimeMillis();
+      n.leaving = true;
+      log.info("member " + n.name() + " (" + id + ") is stopping; its guests are unreachable");
+    }
+    if (!member && n.member) {
       memberLeft(id, leftAtMillis > 0 ? leftAtMillis : System.currentTimeMillis());
     }
   }
@@ -232,7 +262,7 @@ public final class FleetView {
   public int livePeers() {
     int n = 0;
     for (Node node : nodes.values()) {
-      if (node.live && node.gateway) {
+      if (node.live() && node.gateway) {
         n++;
       }
     }
@@ -307,7 +337,7 @@ public final class FleetView {
     int n = 0;
     for (Map.Entry<String, Set<String>> e : byNode.entrySet()) {
       Node node = nodes.get(e.getKey());
-      if (node != null && node.live == live) {
+      if (node != null && node.live() == live) {
         n += e.getValue().size();
       }
     }
@@ -328,13 +358,13 @@ public final class FleetView {
       if (n == null) {
         return UNKNOWN;
       }
-      return n.live ? new Remote(n) : new Unreachable(n);
+      return n.live() ? new Remote(n) : new Unreachable(n);
     }
     Node first = holders(guest).get(0);
     if (first == selfNode) {
       return mine != null ? new Local(mine) : UNKNOWN;
     }
-    return first.live ? new Remote(first) : new Unreachable(first);
+    return first.live() ? new Remote(first) : new Unreachable(first);
   }
 
   /**
@@ -362,7 +392,7 @@ public final class FleetView {
     for (String guest : local.names()) {
       for (String id : holdings.getOrDefault(guest, NONE)) {
         Node node = nodes.get(id);
-        if (node != null && node.live) {
+        if (node != null && node.live()) {
           n++;
           break;
         }
@@ -394,7 +424,7 @@ public final class FleetView {
     Set<Runnable> set = watchers.computeIfAbsent(nodeId, k -> ConcurrentHashMap.newKeySet());
     set.add(onLeft);
     Node n = nodes.get(nodeId);
-    if (n != null && !n.live && set.remove(onLeft)) {
+    if (n != null && !n.member && set.remove(onLeft)) {
       onLeft.run();
     }
     return () -> {
@@ -417,13 +447,13 @@ public final class FleetView {
     Set<String> liveNames = ConcurrentHashMap.newKeySet();
     liveNames.add(self.name());
     for (Node n : nodes.values()) {
-      if (n.live && n.name != null) {
+      if (n.live() && n.name != null) {
         liveNames.add(n.name);
       }
     }
     List<String> forgotten = new ArrayList<>();
     for (Node n : nodes.values()) {
-      if (n.live) {
+      if (n.member) {
         continue;
       }
       boolean expired = n.leftAtMillis > 0 && nowMillis - n.leftAtMillis >= retentionMs;

@@ -142,7 +142,7 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
 
   /** Reads the local copy of the record on a worker and mends what the view's events missed. */
   private void reconcile() {
-    if (!reconciling.compareAndSet(false, true)) {
+    if (!running() || !reconciling.compareAndSet(false, true)) {
       return;
     }
     vertx.executeBlocking(() -> {
@@ -174,12 +174,22 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
     });
   }
 
+  private boolean running() {
+    return cluster.isActive() && cluster.getHazelcastInstance() != null
+        && cluster.getHazelcastInstance().getLifecycleService().isRunning();
+  }
+
   /** Compares the cluster manager's member list with the last one read (on the context). */
   private void pollMembers() {
-    if (!cluster.isActive()) {
+    if (!running()) {
       return;
     }
-    Set<String> now = Set.copyOf(cluster.getNodes());
+    Set<String> now;
+    try {
+      now = Set.copyOf(cluster.getNodes());
+    } catch (RuntimeException e) {
+      return;  // Hazelcast shutting down under us
+    }
     if (now.equals(members)) {
       return;
     }
@@ -255,6 +265,14 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
   public void stopPublishing() {
     publishing = false;
     view.local().listener(null);
+    if (context != null && nodes != null) {
+      // tell the others now, not when Hazelcast lets go of this member after the drain: they
+      // stop routing here at once (503 unreachable), and what is under way here may finish
+      long now = System.currentTimeMillis();
+      context.executeBlocking(() -> nodes.put(selfId, new JsonObject()
+          .put("name", view.self().name()).put("leftAt", now).put("leaving", true).encode()),
+          true);
+    }
   }
 
   // ---- the maps' events ------------------------------------------------------------------------
@@ -279,7 +297,7 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
     }
     JsonObject node = new JsonObject(value);
     view.nodeDescribed(id, node.getString("name", id), node.getLong("leftAt", 0L),
-        cluster.getNodes().contains(id));
+        node.getBoolean("leaving", false), cluster.getNodes().contains(id));
   }
 
   /** Routes an event to {@code apply(key, value or null when removed)}. */

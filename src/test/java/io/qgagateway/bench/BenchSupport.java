@@ -29,7 +29,7 @@ import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 
 /** What the benchmarks share: gateway start, readiness, percentiles, machine facts, output. */
-final class BenchSupport {
+public final class BenchSupport {
 
   /**
    * The gateway's default vertx.* settings, so the benchmarks run on what users get; with
@@ -198,11 +198,11 @@ final class BenchSupport {
   }
 
   /** A figures block: printed between markers and written to target/bench/NAME.txt. */
-  static final class Report {
+  public static final class Report {
     private final String name;
     private final List<String> lines = new ArrayList<>();
 
-    Report(String name) {
+    public Report(String name) {
       this.name = name;
       line("machine: " + machine());
       line("vertx.transport " + SETTINGS.transport() + ": " + SETTINGS.pickTransport().name()
@@ -212,18 +212,18 @@ final class BenchSupport {
       line("load at start: " + loadAverage());
     }
 
-    Report line(String text) {
+    public Report line(String text) {
       lines.add(text);
       System.out.println("[" + name + "] " + text);
       System.out.flush();
       return this;
     }
 
-    Report format(String format, Object... args) {
+    public Report format(String format, Object... args) {
       return line(String.format(Locale.ROOT, format, args));
     }
 
-    void write() throws IOException {
+    public void write() throws IOException {
       line("load at end: " + loadAverage());
       StringBuilder out = new StringBuilder("==== " + name + " ====\n");
       lines.forEach(l -> out.append(l).append('\n'));
@@ -243,7 +243,7 @@ final class BenchSupport {
         + System.getProperty("os.name") + " " + System.getProperty("os.version");
   }
 
-  static String loadAverage() {
+  public static String loadAverage() {
     try {
       return Files.readString(Path.of("/proc/loadavg")).trim();
     } catch (IOException e) {
@@ -252,7 +252,7 @@ final class BenchSupport {
   }
 
   /** VmRSS of a process in KiB, -1 if unknown. */
-  static long rssKb(long pid) {
+  public static long rssKb(long pid) {
     return procField(Path.of("/proc/" + pid + "/status"), "VmRSS:");
   }
 
@@ -270,7 +270,7 @@ final class BenchSupport {
   }
 
   /** Heap used after a full GC, in bytes. */
-  static long heapAfterGc() throws InterruptedException {
+  public static long heapAfterGc() throws InterruptedException {
     for (int i = 0; i < 3; i++) {
       System.gc();
       Thread.sleep(200);
@@ -279,7 +279,7 @@ final class BenchSupport {
   }
 
   /** User + system CPU time of a process (all threads) in ms, from /proc/PID/stat. */
-  static long cpuMillis(long pid) {
+  public static long cpuMillis(long pid) {
     try {
       String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
       String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");

@@ -223,7 +223,8 @@ class ClusterFailuresProcessIT {
         load.samples().stream().filter(x -> x.via().equals("bus")).count()));
     report.add(event + ": event-bus client requests of the phase that failed other than 503 or "
         + "took over 1 s: " + LoadRecorder.where(load.samples(), x -> x.via().equals("bus")
-        && (x.code() != 200 && x.code() != 503 || x.tookMillis() > 1_000)));
+        && (x.code() != 200 && x.code() != 503 || x.tookMillis() > 1_000))
+        + "; unanswered at the end of the window (ms waited): " + load.busWaiting());
     assertFalse(ok.isEmpty(), event + ": no load on healthy guests");
     assertFalse(gone.isEmpty(), event + ": no load on the lost member's guests");
     List<Sample> bad = LoadRecorder.where(ok, s -> s.code() != 200

@@ -80,6 +80,24 @@ class FleetViewTest {
   }
 
   @Test
+  void aMemberThatSaysItIsStoppingTakesNothingNewButFinishesWhatItHas() {
+    member("id-b", "hv-b");
+    view.held("id-b", "vm-2");
+    AtomicInteger told = new AtomicInteger();
+    view.watch("id-b", told::incrementAndGet);
+    view.nodeDescribed("id-b", "hv-b", 1_000, true, true);
+    FleetView.Unreachable u = assertInstanceOf(FleetView.Unreachable.class, view.route("vm-2"));
+    assertEquals(true, u.holder().leaving());
+    assertEquals(0, view.livePeers());
+    assertEquals(0, told.get(), "requests it has are not failed while it drains");
+    assertEquals(List.of(), view.expire(1_000 + RETENTION * 2), "not forgotten while a member");
+    view.memberLeft("id-b", 3_000);
+    assertEquals(1, told.get());
+    assertEquals(1_000, u.holder().leftAtMillis(), "the retention counts from the stop");
+    assertEquals(List.of("id-b"), view.expire(1_000 + RETENTION));
+  }
+
+  @Test
   void aGuestItsLiveHolderReleasesIsUnknownAtOnce() {
     member("id-b", "hv-b");
     view.held("id-b", "vm-2");

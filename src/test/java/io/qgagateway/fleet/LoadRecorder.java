@@ -46,6 +46,8 @@ final class LoadRecorder implements AutoCloseable {
   private final List<Sample> samples = new CopyOnWriteArrayList<>();
   private final List<Thread> threads = new ArrayList<>();
   private final List<AutoCloseable> closeables = new ArrayList<>();
+  // callers' requests under way: caller -> "guest sent-at"
+  private final Map<String, long[]> pending = new java.util.concurrent.ConcurrentHashMap<>();
   private volatile boolean running = true;
 
   LoadRecorder(ProcessCluster cluster, long timeoutMs) {
@@ -126,6 +128,7 @@ final class LoadRecorder implements AutoCloseable {
         String guest = guests[i++ % guests.length];
         long sent = System.currentTimeMillis();
         long t0 = System.nanoTime();
+        pending.put("bus " + guest, new long[] {sent});
         int code;
         String message = null;
         try {
@@ -145,6 +148,7 @@ final class LoadRecorder implements AutoCloseable {
         } catch (TimeoutException e) {
           code = NO_ANSWER;
         }
+        pending.remove("bus " + guest);
         samples.add(new Sample(guest, "any", "bus", sent,
             TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0), code, message));
         pause();
@@ -174,6 +178,14 @@ final class LoadRecorder implements AutoCloseable {
       Thread.currentThread().interrupt();
       running = false;
     }
+  }
+
+  /** Event-bus requests still unanswered: guest and how long they have waited (ms). */
+  Map<String, Long> busWaiting() {
+    long now = System.currentTimeMillis();
+    Map<String, Long> out = new TreeMap<>();
+    pending.forEach((k, v) -> out.put(k, now - v[0]));
+    return out;
   }
 
   List<Sample> samples() {
