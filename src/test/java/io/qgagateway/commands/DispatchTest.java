@@ -147,8 +147,12 @@ class DispatchTest {
         .put("arguments", new JsonObject().put("path", "/bin/true")));
     assertEquals(403, e.failureCode());
     assertTrue(e.getMessage().contains("guest-exec"), e.getMessage());
-    assertCode(403, "command", body(GUEST).put("execute", "guest-set-user-password"));
-    assertCode(403, "command", body(GUEST).put("execute", "guest-file-open"));
+    // with arguments that pass validation, which comes first (a 400 would hide the 403)
+    assertCode(403, "command", body(GUEST).put("execute", "guest-set-user-password")
+        .put("arguments", new JsonObject().put("username", "root").put("password", "eA==")
+            .put("crypted", false)));
+    assertCode(403, "command", body(GUEST).put("execute", "guest-file-open")
+        .put("arguments", new JsonObject().put("path", "/etc/shadow")));
     assertEquals(before, received().size(), received().toString());
     // and what the default set allows passes
     assertEquals(new JsonObject(), h.call("command", body(GUEST).put("execute", "guest-ping"))
