@@ -248,13 +248,14 @@ public final class CommandVerticle extends VerticleBase {
                       RequestBody request, long start, Future<JsonObject> reply,
                       boolean[] served) {
     reply.onComplete(ar -> {
+      // recorded before the reply leaves: a caller that has its answer finds it counted
+      if (!served[0]) {
+        record(metrics, spec, request, Outcome.of(ar), System.nanoTime() - start);
+      }
       if (ar.succeeded()) {
         message.reply(ar.result());
       } else {
         Failures.reply(message, ar.cause(), local);
-      }
-      if (!served[0]) {
-        record(metrics, spec, request, Outcome.of(ar), System.nanoTime() - start);
       }
     });
   }

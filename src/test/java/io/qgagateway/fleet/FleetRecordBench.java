@@ -136,8 +136,9 @@ class FleetRecordBench {
         new JsonObject().put("enabled", true).put("port", port)
             .put("members", new io.vertx.core.json.JsonArray().add("127.0.0.1:" + port))))
         .cluster();
+    String clusterName = "bench-" + System.nanoTime();
     Vertx vertx = ClusterSetup.clustered(Vertx.builder(), new VertxOptions(), config,
-            ClusterSetup.hazelcastConfig(config).setClusterName("bench-" + System.nanoTime()))
+            ClusterSetup.hazelcastConfig(config).setClusterName(clusterName))
         .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
     try {
       GatewayClusterManager cm = (GatewayClusterManager) ((VertxInternal) vertx).clusterManager();
@@ -178,11 +179,79 @@ class FleetRecordBench {
           cpu * 1000.0 / entries);
       report.format("heap after GC: +%.1f MiB, %d bytes per entry (the replicated map's copy and"
           + " the view's indexes)", (heap1 - heap0) / 1048576.0, (heap1 - heap0) / entries);
+
+      // a second member joins: it receives the whole record; then writes entries of its own,
+      // which the first receives. Loopback bytes of this JVM's sockets (both ends are here)
+      int port2 = TestPorts.free();
+      GatewayConfig.Cluster config2 = GatewayConfig.parse(new JsonObject().put("cluster",
+          new JsonObject().put("enabled", true).put("port", port2)
+              .put("members", new io.vertx.core.json.JsonArray().add("127.0.0.1:" + port)
+                  .add("127.0.0.1:" + port2)))).cluster();
+      long[] bytes0 = ownTcpBytes();
+      long joinT0 = System.nanoTime();
+      Vertx second = ClusterSetup.clustered(Vertx.builder(), new VertxOptions(), config2,
+              ClusterSetup.hazelcastConfig(config2).setClusterName(clusterName))
+          .toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
+      try {
+        ReplicatedMap<String, String> copy = ((GatewayClusterManager) ((VertxInternal) second)
+            .clusterManager()).getHazelcastInstance()
+            .getReplicatedMap(HazelcastFleetStore.GUESTS_MAP);
+        int size = copy.size();  // with async-fillup off, this waits for the whole copy
+        long joinMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - joinT0);
+        long[] bytes1 = ownTcpBytes();
+        report.format("a second member joins: its copy of the %d entries complete %d ms after it "
+                + "started joining; %.1f MiB on the wire between the two (%d bytes per entry, "
+                + "Hazelcast's join included)", size, joinMs,
+            (bytes1[0] - bytes0[0]) / 1048576.0, (bytes1[0] - bytes0[0]) / Math.max(1, size));
+        int more = entries / 10;
+        String id = java.util.UUID.randomUUID().toString();
+        Map<String, String> batch = new HashMap<>();
+        for (int i = 0; i < more; i++) {
+          batch.put(HazelcastFleetStore.key(id, "vm-new-" + i), "");
+        }
+        long writeT0 = System.nanoTime();
+        copy.putAll(batch);
+        while (view.remoteGuests(true) + view.remoteGuests(false) < entries + more
+            && System.currentTimeMillis() < deadline + 300_000) {
+          Thread.sleep(20);
+        }
+        long writeMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - writeT0);
+        Thread.sleep(1_000);
+        long[] bytes2 = ownTcpBytes();
+        report.format("%d new entries written on the second member: in the first member's view "
+                + "after %d ms; %.1f KiB on the wire (%d bytes per entry, all messages both ways)",
+            more, writeMs, (bytes2[0] - bytes1[0]) / 1024.0, (bytes2[0] - bytes1[0]) / more);
+      } finally {
+        second.close().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+      }
       store.stop().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
     } finally {
       vertx.close().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
     }
     report.write();
+  }
+
+  /** Bytes sent and received over the TCP sockets of this JVM, from {@code ss -tinp}. */
+  private static long[] ownTcpBytes() throws IOException, InterruptedException {
+    long pid = ProcessHandle.current().pid();
+    Process ss = new ProcessBuilder("ss", "-tinpH").redirectErrorStream(true).start();
+    String[] lines = new String(ss.getInputStream().readAllBytes(), StandardCharsets.UTF_8)
+        .split("\n");
+    ss.waitFor(10, TimeUnit.SECONDS);
+    long[] total = new long[2];
+    boolean ours = false;
+    for (String line : lines) {
+      if (!line.startsWith("\t") && !line.startsWith(" ")) {
+        ours = line.contains("pid=" + pid + ",");
+      } else if (ours) {
+        Matcher sent = Pattern.compile("bytes_sent:(\\d+)").matcher(line);
+        Matcher received = Pattern.compile("bytes_received:(\\d+)").matcher(line);
+        total[0] += sent.find() ? Long.parseLong(sent.group(1)) : 0;
+        total[1] += received.find() ? Long.parseLong(received.group(1)) : 0;
+        ours = false;
+      }
+    }
+    return total;
   }
 
   // ---- measuring -------------------------------------------------------------------------------
