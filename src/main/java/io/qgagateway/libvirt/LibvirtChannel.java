@@ -7,6 +7,7 @@ import io.qgagateway.api.GatewayFailure;
 import io.qgagateway.libvirt.Hypervisor.DomainState;
 import io.qgagateway.libvirt.Hypervisor.SuspendTarget;
 import io.qgagateway.link.AgentChannel;
+import io.qgagateway.link.ChannelStatus;
 import io.qgagateway.link.GuestTarget;
 import io.qgagateway.link.LinkObserver;
 import io.qgagateway.link.LinkOptions;
@@ -20,7 +21,6 @@ import io.vertx.core.Vertx;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 
-import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -44,7 +44,7 @@ import java.util.function.Predicate;
  * check that a suspended guest can be woken), and their reply says whether the guest reached the
  * state within a bounded wait. Call everything but the getters on {@link #context()}.
  */
-public final class LibvirtChannel implements AgentChannel {
+public final class LibvirtChannel extends ChannelStatus {
 
   static final String GUEST_INFO = "guest-info";
   static final String FREEZE_STATUS = "guest-fsfreeze-status";
@@ -57,7 +57,6 @@ public final class LibvirtChannel implements AgentChannel {
   private final Context context;
   private final LibvirtHost host;
   private final Hypervisor hypervisor;
-  private final GuestTarget target;
   private final String uuid;
   private final LinkObserver observer;
   private final LinkOptions link;
@@ -71,47 +70,17 @@ public final class LibvirtChannel implements AgentChannel {
   private RefreshListener refreshListener = status -> { };
 
   private volatile DomainView view;
-  private volatile LinkState state = LinkState.CONNECTING;
-  private volatile Instant since = Instant.now();
-  private volatile String lastError = "waiting for libvirt's view of the domain";
-  private volatile int queued;
-  private volatile JsonObject agentInfo;
 
   LibvirtChannel(Vertx vertx, LibvirtHost host, GuestTarget target, LinkObserver observer,
                  LinkOptions link) {
+    super(target, LinkState.CONNECTING, "waiting for libvirt's view of the domain");
     this.vertx = vertx;
     this.context = vertx.getOrCreateContext();
     this.host = host;
     this.hypervisor = host.hypervisor();
-    this.target = target;
     this.uuid = target.domainUuid();
     this.observer = observer;
     this.link = link;
-  }
-
-  @Override
-  public GuestTarget target() {
-    return target;
-  }
-
-  @Override
-  public LinkState state() {
-    return state;
-  }
-
-  @Override
-  public Instant since() {
-    return since;
-  }
-
-  @Override
-  public String lastError() {
-    return lastError;
-  }
-
-  @Override
-  public int queued() {
-    return queued;
   }
 
   @Override
@@ -119,10 +88,6 @@ public final class LibvirtChannel implements AgentChannel {
     return context;
   }
 
-  @Override
-  public JsonObject agentInfo() {
-    return agentInfo;
-  }
 
   @Override
   public String runState() {
@@ -213,16 +178,9 @@ public final class LibvirtChannel implements AgentChannel {
     checkWaiters();
   }
 
-  private void setState(LinkState next) {
-    if (next != state) {
-      state = next;
-      since = Instant.now();
-    }
-  }
-
   private String unavailable() {
     DomainView v = view;
-    return v == null ? "libvirt has not described domain " + target.name() + " yet"
+    return v == null ? "libvirt has not described domain " + target().name() + " yet"
         : v.unavailable(host.uri());
   }
 
@@ -546,7 +504,7 @@ public final class LibvirtChannel implements AgentChannel {
           + ", not suspended"));
       return;
     }
-    Waiter waiter = new Waiter(ch -> ch.state == LinkState.READY);
+    Waiter waiter = new Waiter(ch -> ch.state() == LinkState.READY);
     waiters.add(waiter);
     blocking(c, () -> {
       hypervisor.wakeup(uuid);
@@ -562,7 +520,7 @@ public final class LibvirtChannel implements AgentChannel {
         cancelTimer(c);
         // woken either way; "agent" says whether the next command finds it resynced
         c.promise.tryComplete(new JsonObject().put("return", new JsonObject()
-            .put("state", "woken").put("agent", done.result() ? "ready" : state.label())));
+            .put("state", "woken").put("agent", done.result() ? "ready" : state().label())));
       });
     });
   }
@@ -732,6 +690,6 @@ public final class LibvirtChannel implements AgentChannel {
 
   @Override
   public String toString() {
-    return "LibvirtChannel[" + target.name() + " " + uuid + "]";
+    return "LibvirtChannel[" + target().name() + " " + uuid + "]";
   }
 }

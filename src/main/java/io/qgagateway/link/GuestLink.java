@@ -19,7 +19,6 @@ import io.vertx.core.internal.logging.Logger;
 import io.vertx.core.internal.logging.LoggerFactory;
 import io.vertx.core.json.JsonObject;
 
-import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -42,7 +41,7 @@ import java.util.concurrent.ThreadLocalRandom;
  *
  * <p>All methods but the getters must be called on the driver's context.
  */
-public final class GuestLink implements AgentChannel {
+public final class GuestLink extends ChannelStatus {
 
   private static final Logger log = LoggerFactory.getLogger(GuestLink.class);
   static final String GUEST_INFO = "guest-info";
@@ -50,7 +49,6 @@ public final class GuestLink implements AgentChannel {
   private static final long MAX_PROBE_INTERVAL_MS = 30_000;
   private static final JsonObject SENT = new JsonObject().put("sent", true);
 
-  private final GuestTarget target;
   private final LinkOptions options;
   private final LinkObserver observer;
   private final LinkDriver driver;
@@ -67,11 +65,6 @@ public final class GuestLink implements AgentChannel {
   private long reconnectTimer = -1;
 
   // read from other threads by the fleet listing and the metrics gauges
-  private volatile LinkState state = LinkState.DISCONNECTED;
-  private volatile Instant since = Instant.now();
-  private volatile String lastError;
-  private volatile int queued;
-  private volatile JsonObject agentInfo;
   private volatile ReplyMatching matching;
 
   // SYNCING
@@ -110,8 +103,8 @@ public final class GuestLink implements AgentChannel {
 
   public GuestLink(LinkDriver driver, GuestTarget target, LinkOptions options,
                    LinkObserver observer) {
+    super(target, LinkState.DISCONNECTED, null);
     this.driver = driver;
-    this.target = target;
     this.options = options;
     this.observer = observer;
     this.decoder = new FrameDecoder(options.maxReplyBytes(), new DecoderListener());
@@ -119,38 +112,8 @@ public final class GuestLink implements AgentChannel {
   }
 
   @Override
-  public GuestTarget target() {
-    return target;
-  }
-
-  @Override
-  public LinkState state() {
-    return state;
-  }
-
-  @Override
-  public Instant since() {
-    return since;
-  }
-
-  @Override
-  public String lastError() {
-    return lastError;
-  }
-
-  @Override
-  public int queued() {
-    return queued;
-  }
-
-  @Override
   public Context context() {
     return driver.context();
-  }
-
-  @Override
-  public JsonObject agentInfo() {
-    return agentInfo;
   }
 
   @Override
@@ -203,7 +166,7 @@ public final class GuestLink implements AgentChannel {
 
   @Override
   public Future<JsonObject> wakeup(Deadline deadline) {
-    return view == null ? AgentChannel.super.wakeup(deadline) : view.wakeup();
+    return view == null ? super.wakeup(deadline) : view.wakeup();
   }
 
   @Override
@@ -333,7 +296,7 @@ public final class GuestLink implements AgentChannel {
       return;
     }
     setPhase(LinkPhase.CONNECTING);
-    driver.connect(target, wireListener).onComplete(ar -> {
+    driver.connect(target(), wireListener).onComplete(ar -> {
       if (phase == LinkPhase.CLOSED) {
         if (ar.succeeded()) {
           ar.result().close();
@@ -532,9 +495,9 @@ public final class GuestLink implements AgentChannel {
 
   /** Shared politely: release the socket when nothing was asked for a while. */
   private void armIdleRelease() {
-    if (target.releaseIdleMs() > 0) {
+    if (target().releaseIdleMs() > 0) {
       cancelTimer(idleTimer);
-      idleTimer = driver.setTimer(target.releaseIdleMs(), this::onIdle);
+      idleTimer = driver.setTimer(target().releaseIdleMs(), this::onIdle);
     }
   }
 
@@ -825,7 +788,7 @@ public final class GuestLink implements AgentChannel {
           ? Failures.of(Codes.TIMEOUT, "still queued behind other commands of " + name()
               + " after " + timeoutMs + " ms")
           : Failures.of(Codes.NOT_CONNECTED, "the agent of " + name() + " is not connected ("
-              + (lastError == null ? state.label() : lastError) + ")"));
+              + (lastError == null ? state().label() : lastError) + ")"));
     }
   }
 
@@ -862,11 +825,9 @@ public final class GuestLink implements AgentChannel {
       return;
     }
     phase = next;
-    if (next.state() != state) {
-      state = next.state();
-      since = Instant.now();
-    }
+    setState(next.state());
   }
+
 
   /** The timers of one phase: sync, probe, evidence, idle. Probes written stay expected. */
   private void cancelTimers() {
