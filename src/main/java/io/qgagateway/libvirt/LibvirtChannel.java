@@ -260,13 +260,7 @@ public final class LibvirtChannel extends ChannelStatus {
     }
     pump();
     Future.join(s, i).onComplete(ar -> {
-      String freeze = s.succeeded() && s.result().getValue("return") instanceof String v ? v : null;
-      if (i.succeeded() && i.result().getValue("return") instanceof JsonObject value
-          && !"frozen".equals(freeze)) {
-        agentInfo = value;
-        observer.infoUpdated(this);
-      }
-      refreshListener.refreshed(freeze);
+      refreshListener.refreshed(learned(s, i, observer));
       if (first && usable && !infoLoaded && !closed) {
         infoLoaded = true;
         setState(LinkState.READY);

@@ -1,5 +1,6 @@
 package io.qgagateway.link;
 
+import io.vertx.core.AsyncResult;
 import io.vertx.core.json.JsonObject;
 
 import java.time.Instant;
@@ -52,6 +53,24 @@ public abstract class ChannelStatus implements AgentChannel {
   @Override
   public JsonObject agentInfo() {
     return agentInfo;
+  }
+
+  /**
+   * What a refresh ({@code guest-fsfreeze-status}, then {@code guest-info}) learned: the
+   * capabilities, unless the agent is frozen (a frozen agent lists most commands disabled).
+   *
+   * @return the freeze state, or null when unknown
+   */
+  protected String learned(AsyncResult<JsonObject> status, AsyncResult<JsonObject> info,
+                           LinkObserver observer) {
+    String freeze = status.succeeded()
+        && status.result().getValue("return") instanceof String v ? v : null;
+    if (info.succeeded() && info.result().getValue("return") instanceof JsonObject value
+        && !"frozen".equals(freeze)) {
+      agentInfo = value;
+      observer.infoUpdated(this);
+    }
+    return freeze;
   }
 
   /** Moves to {@code next}, noting when, if it is a change. */

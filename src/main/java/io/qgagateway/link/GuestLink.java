@@ -261,15 +261,7 @@ public final class GuestLink extends ChannelStatus {
     armDeadline(info.deadline.endNanos());
     Future<JsonObject> s = status.promise.future();
     Future<JsonObject> i = info.promise.future();
-    Future.join(s, i).onComplete(ar -> {
-      String freeze = s.succeeded() && s.result().getValue("return") instanceof String v ? v : null;
-      if (i.succeeded() && i.result().getValue("return") instanceof JsonObject value
-          && !"frozen".equals(freeze)) {
-        agentInfo = value;
-        observer.infoUpdated(this);
-      }
-      refreshListener.refreshed(freeze);
-    });
+    Future.join(s, i).onComplete(ar -> refreshListener.refreshed(learned(s, i, observer)));
     pump();
   }
 
