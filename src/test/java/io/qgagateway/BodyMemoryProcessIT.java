@@ -56,7 +56,6 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 class BodyMemoryProcessIT {
 
-  private static final Pattern STARTED = Pattern.compile("HTTP on 127\\.0\\.0\\.1:(\\d+)");
   private static final long MIB = 1024 * 1024;
   private static final int ROUNDS = 3;
   private static final int STREAMS = 4;
@@ -220,18 +219,7 @@ class BodyMemoryProcessIT {
         .redirectOutput(log.toFile());
     builder.environment().put("JAVA_TOOL_OPTIONS", jvmFlags);
     gateway = builder.start();
-    long deadline = System.currentTimeMillis() + 60_000;
-    while (System.currentTimeMillis() < deadline) {
-      if (!gateway.isAlive()) {
-        fail("gateway exited with " + gateway.exitValue() + tail(log));
-      }
-      Matcher m = STARTED.matcher(Files.readString(log, StandardCharsets.UTF_8));
-      if (m.find()) {
-        return Integer.parseInt(m.group(1));
-      }
-      Thread.sleep(100);
-    }
-    return fail("gateway did not start within 60 s" + tail(log));
+    return FirstRunProcessIT.awaitPort(gateway, log);
   }
 
   private void awaitGuests(int port, Path log) throws Exception {
@@ -477,12 +465,6 @@ class BodyMemoryProcessIT {
   }
 
   private static String tail(Path log) {
-    try {
-      List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
-      return "\n--- log ---\n" + String.join("\n",
-          lines.subList(Math.max(0, lines.size() - 40), lines.size()));
-    } catch (IOException e) {
-      return "";
-    }
+    return FirstRunProcessIT.tail(log);
   }
 }

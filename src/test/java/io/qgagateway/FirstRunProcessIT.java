@@ -120,7 +120,8 @@ class FirstRunProcessIT {
     return p;
   }
 
-  private static int awaitPort(Process gateway, Path log) throws Exception {
+  /** The HTTP port a gateway process logs once started; fails with its log if it dies. */
+  static int awaitPort(Process gateway, Path log) throws Exception {
     long deadline = System.currentTimeMillis() + 60_000;
     while (System.currentTimeMillis() < deadline) {
       if (!gateway.isAlive()) {
@@ -158,7 +159,8 @@ class FirstRunProcessIT {
     return URI.create("http://127.0.0.1:" + port + path);
   }
 
-  private static String tail(Path log) {
+  /** The last 40 lines of a process's log, for a failure message. */
+  static String tail(Path log) {
     try {
       List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
       return "\n--- log ---\n" + String.join("\n",

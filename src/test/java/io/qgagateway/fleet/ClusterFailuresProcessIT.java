@@ -6,6 +6,7 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -42,6 +43,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * </ul>
  * The measured windows are printed (and reported in docs/BENCHMARKS.md).
  */
+@Tag("chaos")
 @Timeout(value = 600, unit = TimeUnit.SECONDS)
 class ClusterFailuresProcessIT {
 
@@ -167,6 +169,15 @@ class ClusterFailuresProcessIT {
     assertTrue(sorted.get(sorted.size() / 2) < LISTING_MAX_MS, "listing with a hung member: "
         + listings + " ms");
     ProcessCluster.signal(b, "KILL");
+    // the SIGTERM phase is a graceful leave in a healthy cluster: first let A see B gone and
+    // Hazelcast repair after the kill, which can hold up a stopping member's cluster writes
+    // (docs/ARCHITECTURE.md); once, a SIGTERM right after the kill answered its in-flight
+    // request 16.7 s late
+    long settle = System.currentTimeMillis() + 30_000;
+    while (cluster.metric(a, "qga_cluster_members") > 2 && System.currentTimeMillis() < settle) {
+      Thread.sleep(200);
+    }
+    Thread.sleep(5_000);
 
     // ---- SIGTERM C ---------------------------------------------------------------------------
     Set<String> aGuests = Set.of("a-1", "a-2");
