@@ -33,6 +33,8 @@ public final class HttpApiVerticle extends VerticleBase {
    */
   private static final long LOCAL_SEND_TIMEOUT_MS = CommandCatalog.MAX_TIMEOUT_MS + 60_000;
   /** What the fleet listing may take. */
+  /** {@link #timeoutMs} answered the request itself (400). */
+  private static final long ANSWERED = -1;
   private static final long GUESTS_TIMEOUT_MS = 5_000;
 
   private final GatewayConfig.Http config;
@@ -138,14 +140,11 @@ public final class HttpApiVerticle extends VerticleBase {
       return;
     }
     JsonObject body = new JsonObject().put("guest", ctx.pathParam("guest"));
-    Long timeoutMs;
-    try {
-      timeoutMs = timeoutMs(ctx);
-    } catch (IllegalArgumentException e) {
-      error(ctx, Codes.BAD_REQUEST, null, e.getMessage());
+    long timeoutMs = timeoutMs(ctx);
+    if (timeoutMs == ANSWERED) {
       return;
     }
-    if (timeoutMs != null) {
+    if (timeoutMs > 0) {
       body.put("timeoutMs", timeoutMs);
     }
     String autoThaw = ctx.queryParams().get("autoThawMs");
@@ -231,23 +230,24 @@ public final class HttpApiVerticle extends VerticleBase {
       error(ctx, Codes.BAD_REQUEST, null, "mode: expected w or a");
       return;
     }
-    Long timeoutMs;
-    try {
-      timeoutMs = timeoutMs(ctx);
-    } catch (IllegalArgumentException e) {
-      error(ctx, Codes.BAD_REQUEST, null, e.getMessage());
+    long timeoutMs = timeoutMs(ctx);
+    if (timeoutMs == ANSWERED) {
       return;
     }
     new StreamedUpload(ctx, budget, config.maxUploadBytes(), config.bodyIdleTimeoutMs(),
-        (address, body) -> request(ctx, address, body, LOCAL_SEND_TIMEOUT_MS), path, timeoutMs)
+        (address, body) -> request(ctx, address, body, LOCAL_SEND_TIMEOUT_MS), path,
+        timeoutMs > 0 ? timeoutMs : null)
         .start(mode);
   }
 
-  /** The {@code timeoutMs} query parameter, or null. */
-  private static Long timeoutMs(RoutingContext ctx) {
+  /**
+   * The {@code timeoutMs} query parameter, 0 when absent; {@link #ANSWERED} when it is malformed
+   * and the 400 has been sent.
+   */
+  private static long timeoutMs(RoutingContext ctx) {
     String timeoutParam = ctx.queryParams().get("timeoutMs");
     if (timeoutParam == null) {
-      return null;
+      return 0;
     }
     long timeoutMs;
     try {
@@ -256,7 +256,9 @@ public final class HttpApiVerticle extends VerticleBase {
       timeoutMs = -1;
     }
     if (timeoutMs < 1 || timeoutMs > CommandCatalog.MAX_TIMEOUT_MS) {
-      throw new IllegalArgumentException("timeoutMs: expected 1.." + CommandCatalog.MAX_TIMEOUT_MS);
+      error(ctx, Codes.BAD_REQUEST, null, "timeoutMs: expected 1.."
+          + CommandCatalog.MAX_TIMEOUT_MS);
+      return ANSWERED;
     }
     return timeoutMs;
   }
