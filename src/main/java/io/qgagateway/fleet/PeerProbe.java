@@ -34,6 +34,7 @@ final class PeerProbe {
   private final Set<String> asking = ConcurrentHashMap.newKeySet();
   private MessageConsumer<Object> consumer;
   private long timer = -1;
+  private long lastRound;
 
   PeerProbe(Vertx vertx, FleetView view, long silentAfterMs) {
     this.vertx = vertx;
@@ -63,6 +64,13 @@ final class PeerProbe {
   }
 
   private void round(long now) {
+    // this member itself paused (a GC, a starved host): the others' answers may be waiting
+    // unread or their probes timed out here; each gets a whole silence from now
+    boolean late = lastRound > 0 && now - lastRound > 2 * intervalMs;
+    lastRound = now;
+    if (late) {
+      answered.replaceAll((id, at) -> now);
+    }
     for (FleetView.Node n : view.nodes()) {
       String id = n.id();
       if (!n.gateway() || !(n.live() || n.silent())) {
