@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -575,7 +576,7 @@ public final class FleetView {
         }
       }
     }
-    Set<String> missing = new java.util.HashSet<>();
+    Set<String> missing = new HashSet<>();
     for (Map.Entry<String, Set<String>> e : byNode.entrySet()) {
       Set<String> inRecord = record.getOrDefault(e.getKey(), Set.of());
       for (String guest : new ArrayList<>(e.getValue())) {
