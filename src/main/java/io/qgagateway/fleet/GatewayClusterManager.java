@@ -1,6 +1,7 @@
 package io.qgagateway.fleet;
 
 import com.hazelcast.config.Config;
+import com.hazelcast.multimap.MultiMap;
 import io.qgagateway.api.Addresses;
 import io.vertx.core.Completable;
 import io.vertx.core.Future;
@@ -10,6 +11,7 @@ import io.vertx.core.internal.logging.LoggerFactory;
 import io.vertx.core.spi.cluster.NodeListener;
 import io.vertx.core.spi.cluster.RegistrationInfo;
 import io.vertx.spi.cluster.hazelcast.HazelcastClusterManager;
+import io.vertx.spi.cluster.hazelcast.impl.HazelcastRegistrationInfo;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -27,15 +29,25 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * <p>It also keeps this member's registrations of the public {@code agent.*} addresses, so a
  * stopping member can withdraw them from the cluster while its handlers still serve: other
  * members' event buses stop choosing it, and what they sent before is still answered.
+ *
+ * <p>The same registrations of a member found silent are removed by the others
+ * ({@link #forgetPublicAddressesOf}), so the event buses of the cluster's callers stop handing
+ * {@code agent.*} requests to a hung member after the probe's silence rather than after
+ * Hazelcast's failure detection; the member puts them back once it runs again
+ * ({@link #restorePublicAddresses}).
  */
 public final class GatewayClusterManager extends HazelcastClusterManager {
 
   private static final Logger log = LoggerFactory.getLogger(GatewayClusterManager.class);
 
+  /** The name vertx-hazelcast gives its map of registrations (address -> node, seq). */
+  static final String SUBSCRIPTIONS_MAP = "__vertx.subs";
+
   private final List<NodeListener> listeners = new CopyOnWriteArrayList<>();
   private volatile NodeListener vertxOwn;
   // address -> this member's registrations of it (public addresses only)
   private final Map<String, Set<RegistrationInfo>> publicRegistrations = new ConcurrentHashMap<>();
+  private volatile boolean withdrawn;
 
   public GatewayClusterManager(Config config) {
     super(config);
@@ -77,6 +89,7 @@ public final class GatewayClusterManager extends HazelcastClusterManager {
    * of it), and whatever reaches this member meanwhile is still served.
    */
   public Future<Void> withdrawPublicAddresses() {
+    withdrawn = true;
     List<Future<Void>> removed = new ArrayList<>();
     publicRegistrations.forEach((address, infos) -> {
       for (RegistrationInfo info : infos) {
@@ -86,6 +99,65 @@ public final class GatewayClusterManager extends HazelcastClusterManager {
       }
     });
     return Future.join(removed).mapEmpty();
+  }
+
+  /**
+   * Removes another member's registrations of the public addresses from the cluster (it is
+   * silent): every event bus stops choosing it for {@code agent.*}. Idempotent; blocks on
+   * Hazelcast, so call it on a worker.
+   *
+   * @return how many were removed
+   */
+  int forgetPublicAddressesOf(String nodeId) {
+    MultiMap<String, HazelcastRegistrationInfo> subs = subscriptions();
+    int removed = 0;
+    for (String address : subs.keySet()) {
+      if (!address.startsWith(Addresses.PUBLIC_PREFIX)) {
+        continue;
+      }
+      for (HazelcastRegistrationInfo info : subs.get(address)) {
+        if (nodeId.equals(info.unwrap().nodeId()) && subs.remove(address, info)) {
+          removed++;
+        }
+      }
+    }
+    return removed;
+  }
+
+  /**
+   * Puts back this member's registrations of the public addresses that another member removed
+   * while this one was silent; none once this member has withdrawn them to stop. Blocks on
+   * Hazelcast, so call it on a worker.
+   *
+   * @return how many were put back
+   */
+  int restorePublicAddresses() {
+    MultiMap<String, HazelcastRegistrationInfo> subs = subscriptions();
+    int restored = 0;
+    for (Map.Entry<String, Set<RegistrationInfo>> e : publicRegistrations.entrySet()) {
+      String address = e.getKey();
+      for (RegistrationInfo info : e.getValue()) {
+        if (withdrawn) {
+          return restored;
+        }
+        HazelcastRegistrationInfo entry = new HazelcastRegistrationInfo(info);
+        if (subs.containsEntry(address, entry) || !subs.put(address, entry)) {
+          continue;
+        }
+        // unregistered or withdrawn while this ran: its removal may have come before the put
+        if (withdrawn || !e.getValue().contains(info)) {
+          subs.remove(address, entry);
+        } else {
+          restored++;
+        }
+      }
+    }
+    return restored;
+  }
+
+  /** vertx-hazelcast's cluster-wide map of event-bus registrations (SubsMapHelper's). */
+  private MultiMap<String, HazelcastRegistrationInfo> subscriptions() {
+    return getHazelcastInstance().getMultiMap(SUBSCRIPTIONS_MAP);
   }
 
   /** Vert.x's own listener: kept, and called before the gateway's. */

@@ -101,7 +101,8 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
     this.cluster = cluster;
     this.view = view;
     this.selfId = view.self().id();
-    this.probe = new PeerProbe(vertx, view, silentAfterMs);
+    this.probe = new PeerProbe(vertx, silentAfterMs,
+        new SilentMembers(vertx, cluster, view, silentAfterMs));
   }
 
   static String key(String nodeId, String guest) {
@@ -114,7 +115,7 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
     view.membership(id -> cluster.getNodes().contains(id));
     cluster.addNodeListener(this);
     // answering the others' probes before they learn of this member from the record
-    return probe.listen().compose(x -> context.<Void>executeBlocking(() -> {
+    return probe.listen(view.self()).compose(x -> context.<Void>executeBlocking(() -> {
       HazelcastInstance hz = cluster.getHazelcastInstance();
       nodes = hz.getReplicatedMap(NODES_MAP);
       guests = hz.getReplicatedMap(GUESTS_MAP);

@@ -7,14 +7,18 @@ import io.vertx.core.eventbus.MessageConsumer;
 import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.eventbus.ReplyFailure;
 
+import java.util.Collection;
+import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Asks every other gateway member, over the event bus that carries the forwarded requests,
- * whether it answers, and tells the {@link FleetView} when one has been silent for
- * {@code silentAfterMs} (hung, SIGSTOPped, cut off) and when it answers again.
+ * Asks other gateway members, over the event bus that carries the requests, whether they
+ * answer, and tells its {@link Peers} when one has been silent for {@code silentAfterMs} (hung,
+ * SIGSTOPped, cut off) and when one answers. A member answers with its node name. Gateway
+ * members probe each other ({@link SilentMembers}); the JVM client probes the members it sends
+ * requests to ({@link io.qgagateway.client.GatewayClient}).
  *
  * <p>Why not Hazelcast's heartbeat alone: on a loaded host the heartbeats between two healthy
  * members stalled for about 4 s (measured, docs/BENCHMARKS.md section 8) while the event bus
@@ -23,10 +27,29 @@ import java.util.concurrent.ConcurrentHashMap;
  * (it decides membership: a removed member's state is dropped) and this probe is short (it only
  * decides routing: a silent member answers 503 until it answers again, nothing is dropped).
  */
-final class PeerProbe {
+public final class PeerProbe {
+
+  /** Who is probed and who hears the verdicts; called on the probe's event loop. */
+  public interface Peers {
+    /** The members to ask this round. */
+    Collection<String> ids();
+
+    /** A member has not answered since {@code sinceMillis}; said every round until it does. */
+    void silent(String id, long sinceMillis);
+
+    /**
+     * A member answered, with its node name; {@code null} when nothing serves the probe there
+     * (a node that is no gateway, or one whose registrations are going as it leaves).
+     */
+    void answered(String id, String name);
+
+    /** A round begins; {@code late} when this process itself was paused since the last one. */
+    default void round(long now, boolean late) {
+    }
+  }
 
   private final Vertx vertx;
-  private final FleetView view;
+  private final Peers peers;
   private final long silentAfterMs;
   private final long intervalMs;
   // member id -> when it last answered (or was first probed)
@@ -36,50 +59,54 @@ final class PeerProbe {
   private long timer = -1;
   private long lastRound;
 
-  PeerProbe(Vertx vertx, FleetView view, long silentAfterMs) {
+  public PeerProbe(Vertx vertx, long silentAfterMs, Peers peers) {
     this.vertx = vertx;
-    this.view = view;
+    this.peers = peers;
     this.silentAfterMs = silentAfterMs;
     // five probes per silence: one lost or late reply does not make a member silent
-    this.intervalMs = Math.max(100, silentAfterMs / 5);
+    this.intervalMs = intervalMs(silentAfterMs);
   }
 
-  static String address(String nodeId) {
+  /** How often members are asked. */
+  public static long intervalMs(long silentAfterMs) {
+    return Math.max(100, silentAfterMs / 5);
+  }
+
+  /** Where a member answers the probe (cluster-wide, one consumer per member). */
+  public static String address(String nodeId) {
     return "qga.fleet.node." + nodeId + ".probe";
   }
 
-  /** Answers the others' probes; called before this member is named in the fleet record. */
-  Future<Void> listen() {
-    consumer = vertx.eventBus().consumer(address(view.self().id()), m -> {
+  /** Answers the others' probes with this member's name; before it is named in the record. */
+  Future<Void> listen(NodeIdentity self) {
+    consumer = vertx.eventBus().consumer(address(self.id()), m -> {
       if (m.replyAddress() != null) {
-        m.reply(null);
+        m.reply(self.name());
       }
     });
     return consumer.completion();
   }
 
-  /** Starts probing the others. */
-  void start() {
+  /** Starts probing. */
+  public void start() {
     timer = vertx.setPeriodic(intervalMs, id -> round(System.currentTimeMillis()));
   }
 
   private void round(long now) {
-    // this member itself paused (a GC, a starved host): the others' answers may be waiting
-    // unread or their probes timed out here; each gets a whole silence from now
+    // this process itself paused (a GC, a starved host, SIGSTOP): the others' answers may be
+    // waiting unread or their probes timed out here; each gets a whole silence from now
     boolean late = lastRound > 0 && now - lastRound > 2 * intervalMs;
     lastRound = now;
     if (late) {
       answered.replaceAll((id, at) -> now);
     }
-    for (FleetView.Node n : view.nodes()) {
-      String id = n.id();
-      if (!n.gateway() || !(n.live() || n.silent())) {
-        answered.remove(id);
-        continue;
-      }
+    peers.round(now, late);
+    Set<String> ids = new HashSet<>(peers.ids());
+    answered.keySet().retainAll(ids);
+    for (String id : ids) {
       long last = answered.computeIfAbsent(id, k -> now);
-      if (n.live() && now - last >= silentAfterMs) {
-        view.memberSilent(id, last);
+      if (now - last >= silentAfterMs) {
+        peers.silent(id, last);
       }
       if (asking.add(id)) {
         ask(id);
@@ -88,20 +115,23 @@ final class PeerProbe {
   }
 
   private void ask(String id) {
-    vertx.eventBus().request(address(id), null, new DeliveryOptions().setSendTimeout(silentAfterMs))
+    vertx.eventBus().<Object>request(address(id), null,
+            new DeliveryOptions().setSendTimeout(silentAfterMs))
         .onComplete(ar -> {
           asking.remove(id);
-          // no handler: a member of a version without the probe, or one whose registrations
-          // are being dropped as it leaves; membership decides then
-          if (ar.succeeded() || ar.cause() instanceof ReplyException re
+          if (ar.succeeded()) {
+            answered.put(id, System.currentTimeMillis());
+            Object name = ar.result().body();
+            peers.answered(id, name instanceof String s ? s : null);
+          } else if (ar.cause() instanceof ReplyException re
               && re.failureType() != ReplyFailure.TIMEOUT) {
             answered.put(id, System.currentTimeMillis());
-            view.memberAnswers(id);
+            peers.answered(id, null);
           }
         });
   }
 
-  Future<Void> stop() {
+  public Future<Void> stop() {
     if (timer >= 0) {
       vertx.cancelTimer(timer);
     }

@@ -1,6 +1,7 @@
 package io.qgagateway.fleet;
 
 import com.hazelcast.config.Config;
+import com.hazelcast.multimap.MultiMap;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.qgagateway.Gateway;
 import io.qgagateway.api.Addresses;
@@ -18,6 +19,7 @@ import io.vertx.core.internal.VertxInternal;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.spi.cluster.NodeInfo;
+import io.vertx.spi.cluster.hazelcast.impl.HazelcastRegistrationInfo;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -30,6 +32,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
@@ -212,6 +215,61 @@ class ClusterTest {
     assertNotNull(b1.getString("unreachableSince"), b1.encode());
     assertEquals(true, entry(listed, "a-1").getBoolean("reachable"));
     assertEquals(1, guests(a, new JsonObject().put("guest", "b-1")).size());
+  }
+
+  @Test
+  void aHungMembersAgentAddressesLeaveTheClusterUntilItRunsAgain() throws Exception {
+    Member a = start("A", portA, "a-1");
+    Member b = start("B", portB, "b-1");
+    awaitFleet("a-1", "b-1");
+    eventually("B's agent.ping is registered in the cluster",
+        () -> registeredNodes(a, "agent.ping").contains(b.id()),
+        () -> registeredNodes(a, "agent.ping").toString());
+    // B's event loops stop, as under SIGSTOP for its event bus; its Hazelcast threads run on,
+    // so only the probe can tell (Hazelcast's detection would not for 10 s)
+    CountDownLatch resume = new CountDownLatch(1);
+    long paused = System.currentTimeMillis();
+    ((VertxInternal) b.vertx()).nettyEventLoopGroup().forEach(loop -> loop.execute(() -> {
+      try {
+        resume.await(20, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }));
+    try {
+      eventually("A removed B's agent.* registrations",
+          () -> !registeredNodes(a, "agent.ping").contains(b.id())
+              && !registeredNodes(a, "agent.get-host-name").contains(b.id()),
+          () -> registeredNodes(a, "agent.ping").toString());
+      long removed = System.currentTimeMillis() - paused;
+      long silentAfterMs = GatewayConfig.Cluster.DEFAULT_SILENT_AFTER_MS;
+      System.out.println("ClusterTest: B's agent.* registrations removed " + removed
+          + " ms after it hung");
+      assertTrue(removed >= silentAfterMs && removed < silentAfterMs + 2_000,
+          "removed " + removed + " ms after the hang");
+      assertTrue(registeredNodes(a, "agent.ping").contains(a.id()), "A's own stay");
+      // the callers' event buses hear of it (entry events) and stop handing agent.* to B
+      Thread.sleep(500);
+      for (int i = 0; i < 10; i++) {
+        long sent = System.currentTimeMillis();
+        request(a, "agent.ping", new JsonObject().put("guest", "a-1").put("timeoutMs", 2000));
+        long took = System.currentTimeMillis() - sent;
+        assertTrue(took < 1_000, "ping " + i + " of a healthy guest took " + took + " ms");
+      }
+    } finally {
+      resume.countDown();
+    }
+    eventually("B put its agent.* registrations back once it ran again",
+        () -> registeredNodes(a, "agent.ping").contains(b.id())
+            && registeredNodes(a, "agent.get-host-name").contains(b.id()),
+        () -> registeredNodes(a, "agent.ping").toString());
+    eventually("B's guest answers again", () -> {
+      try {
+        return pingFailure(a, "b-1") == null;
+      } catch (Exception e) {
+        return false;
+      }
+    }, () -> "not yet");
   }
 
   @Test
@@ -533,6 +591,14 @@ class ClusterTest {
       }
       throw e;
     }
+  }
+
+  /** The node ids registered for an address in the cluster-wide map of registrations. */
+  private static java.util.Set<String> registeredNodes(Member m, String address) {
+    MultiMap<String, HazelcastRegistrationInfo> subs =
+        ((GatewayClusterManager) ((VertxInternal) m.vertx()).clusterManager())
+            .getHazelcastInstance().getMultiMap(GatewayClusterManager.SUBSCRIPTIONS_MAP);
+    return subs.get(address).stream().map(i -> i.unwrap().nodeId()).collect(Collectors.toSet());
   }
 
   private static JsonArray guests(Member m, JsonObject body) throws Exception {
