@@ -6,6 +6,7 @@ import io.qgagateway.api.GatewayFailure;
 import io.qgagateway.commands.CommandCatalog;
 import io.qgagateway.commands.CommandRules;
 import io.qgagateway.commands.CommandVerticle;
+import io.qgagateway.commands.EntryVerticle;
 import io.qgagateway.commands.GuestEndpoint;
 import io.qgagateway.commands.Policy;
 import io.qgagateway.config.ConfigException;
@@ -208,6 +209,8 @@ public final class Gateway {
           return deploy(() -> new CommandVerticle(rules, view, metrics, config.drainMs(),
               instance.getAndIncrement() == 0), new DeploymentOptions().setInstances(eventLoops()));
         })
+        // after the dispatchers, so it stops before them: JVM clients' requests enter here
+        .compose(v -> deploy(new EntryVerticle(node.id(), rules, metrics)))
         .compose(v -> {
           if (!config.http().enabled()) {
             health.httpUp();

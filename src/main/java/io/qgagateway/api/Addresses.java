@@ -10,6 +10,7 @@ public final class Addresses {
 
   private static final String LINK_PREFIX = "qga.link.";
   private static final String LOCAL_PREFIX = "qga.local.";
+  private static final String ENTRY_PREFIX = "qga.entry.";
 
   private Addresses() {
   }
@@ -25,6 +26,14 @@ public final class Addresses {
    */
   public static String local(String publicAddress) {
     return LOCAL_PREFIX + publicAddress;
+  }
+
+  /**
+   * A member's entry for JVM callers (cluster-wide, one consumer on that member): requests sent
+   * there are dispatched by that member, whichever guest they are for.
+   */
+  public static String entry(String nodeId) {
+    return ENTRY_PREFIX + nodeId;
   }
 
   /**

@@ -4,13 +4,12 @@ import io.qgagateway.api.Addresses;
 import io.qgagateway.api.Codes;
 import io.qgagateway.api.Failures;
 import io.qgagateway.commands.CommandCatalog;
-import io.qgagateway.commands.CommandSpec;
+import io.qgagateway.commands.MemberEntry;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.metrics.GatewayMetrics;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
 import io.vertx.core.eventbus.ReplyException;
@@ -49,9 +48,7 @@ public final class BridgeVerticle extends VerticleBase {
 
   /** HTTP takes bodies up to 64 MiB; a frame carries the same and its envelope. */
   static final int MAX_FRAME_BYTES = 65 * 1024 * 1024;
-  /** A safety net only: the member's dispatcher answers each request by its own deadline. */
-  private static final long LOCAL_SEND_TIMEOUT_MS = CommandCatalog.MAX_TIMEOUT_MS + 60_000;
-  static final String ACCESS_DENIED = "access_denied";
+  static final String ACCESS_DENIED = MemberEntry.ACCESS_DENIED;
 
   private final GatewayConfig.Bridge config;
   private final CommandCatalog catalog;
@@ -160,14 +157,9 @@ public final class BridgeVerticle extends VerticleBase {
     }
 
     private void inbound(String type, String address, String replyAddress, Object body) {
-      if (!address.startsWith(Addresses.PUBLIC_PREFIX) || address.equals(Addresses.EVENTS)) {
-        refuse(address, replyAddress, Codes.FORBIDDEN, ACCESS_DENIED);
-        return;
-      }
-      String suffix = address.substring(Addresses.PUBLIC_PREFIX.length());
-      CommandSpec spec = catalog.byAddress(suffix).orElse(null);
-      if (spec == null) {
-        refuse(address, replyAddress, Codes.BAD_REQUEST, "unknown command: " + suffix);
+      ReplyException refused = MemberEntry.refusal(catalog, address);
+      if (refused != null) {
+        refuse(address, replyAddress, refused.failureCode(), refused.getMessage());
         return;
       }
       if (type.equals("publish") || replyAddress == null) {
@@ -180,14 +172,12 @@ public final class BridgeVerticle extends VerticleBase {
             + "that can be answered; use send with a replyAddress");
         return;
       }
-      DeliveryOptions options = new DeliveryOptions().setSendTimeout(LOCAL_SEND_TIMEOUT_MS)
-          .addHeader("caller", caller);
       // this member's own dispatcher: the request cannot land on a member that died unannounced
-      vertx.eventBus().<Object>request(Addresses.local(address), body, options)
+      MemberEntry.dispatch(vertx, address, body, caller, MemberEntry.LOCAL_SEND_TIMEOUT_MS)
           .onComplete(ar -> {
             if (ar.succeeded()) {
               write(new JsonObject().put("type", "message").put("address", replyAddress)
-                  .put("headers", new JsonObject()).put("body", ar.result().body())
+                  .put("headers", new JsonObject()).put("body", ar.result())
                   .put("send", true));
             } else {
               ReplyException failure = Failures.normalize(ar.cause());

@@ -5,13 +5,12 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.qgagateway.api.Addresses;
 import io.qgagateway.api.Codes;
 import io.qgagateway.commands.CommandCatalog;
+import io.qgagateway.commands.MemberEntry;
 import io.qgagateway.commands.CommandSpec;
 import io.qgagateway.config.GatewayConfig;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.eventbus.DeliveryOptions;
-import io.vertx.core.eventbus.Message;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
@@ -31,7 +30,6 @@ public final class HttpApiVerticle extends VerticleBase {
    * A safety net only: the member's own dispatcher resolves each request's deadline (the
    * executed command's default, from the configuration in force) and answers by it.
    */
-  private static final long LOCAL_SEND_TIMEOUT_MS = CommandCatalog.MAX_TIMEOUT_MS + 60_000;
   /** What the fleet listing may take. */
   /** {@link #timeoutMs} answered the request itself (400). */
   private static final long ANSWERED = -1;
@@ -171,7 +169,7 @@ public final class HttpApiVerticle extends VerticleBase {
         return;
       }
       lease.hold();
-      send(ctx, spec.address(), body, LOCAL_SEND_TIMEOUT_MS)
+      send(ctx, spec.address(), body, MemberEntry.LOCAL_SEND_TIMEOUT_MS)
           .onComplete(answered -> lease.release());
     });
   }
@@ -235,7 +233,7 @@ public final class HttpApiVerticle extends VerticleBase {
       return;
     }
     new StreamedUpload(ctx, budget, config.maxUploadBytes(), config.bodyIdleTimeoutMs(),
-        (address, body) -> request(ctx, address, body, LOCAL_SEND_TIMEOUT_MS), path,
+        (address, body) -> request(ctx, address, body, MemberEntry.LOCAL_SEND_TIMEOUT_MS), path,
         timeoutMs > 0 ? timeoutMs : null)
         .start(mode);
   }
@@ -277,11 +275,9 @@ public final class HttpApiVerticle extends VerticleBase {
 
   private Future<JsonObject> request(RoutingContext ctx, String address, JsonObject body,
                                      long sendTimeoutMs) {
-    DeliveryOptions options = new DeliveryOptions().setSendTimeout(sendTimeoutMs)
-        .addHeader("caller", "http:" + ctx.request().remoteAddress());
     // this member's own dispatcher: a member that died unannounced cannot swallow the request
-    String own = Addresses.local(address);
-    return vertx.eventBus().<JsonObject>request(own, body, options).map(Message::body);
+    return MemberEntry.dispatch(vertx, address, body, "http:" + ctx.request().remoteAddress(),
+        sendTimeoutMs);
   }
 
   private static void error(RoutingContext ctx, int code, String agentClass, String message) {

@@ -5,6 +5,7 @@ import com.hazelcast.multimap.MultiMap;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.qgagateway.Gateway;
 import io.qgagateway.api.Addresses;
+import io.qgagateway.client.GatewayClient;
 import io.qgagateway.config.ConfigException;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.http.Health;
@@ -225,17 +226,9 @@ class ClusterTest {
     eventually("B's agent.ping is registered in the cluster",
         () -> registeredNodes(a, "agent.ping").contains(b.id()),
         () -> registeredNodes(a, "agent.ping").toString());
-    // B's event loops stop, as under SIGSTOP for its event bus; its Hazelcast threads run on,
-    // so only the probe can tell (Hazelcast's detection would not for 10 s)
     CountDownLatch resume = new CountDownLatch(1);
     long paused = System.currentTimeMillis();
-    ((VertxInternal) b.vertx()).nettyEventLoopGroup().forEach(loop -> loop.execute(() -> {
-      try {
-        resume.await(20, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }));
+    hang(b, resume);
     try {
       eventually("A removed B's agent.* registrations",
           () -> !registeredNodes(a, "agent.ping").contains(b.id())
@@ -270,6 +263,81 @@ class ClusterTest {
         return false;
       }
     }, () -> "not yet");
+  }
+
+  @Test
+  void theJvmClientEntersLiveMembersAndFailsAHungMembersRequestsAtOnce() throws Exception {
+    Member a = start("A", portA, "a-1");
+    Member b = start("B", portB, "b-1");
+    awaitFleet("a-1", "b-1");
+    GatewayClient client = GatewayClient.start(a.vertx());
+    try {
+      eventually("the client found the members", () -> {
+        try {
+          await(client.request("agent.ping", new JsonObject().put("guest", "b-1")));
+          return true;
+        } catch (Exception e) {
+          return false;
+        }
+      }, () -> "no answer");
+      assertEquals("b-1@B", await(client.request("agent.get-host-name",
+          new JsonObject().put("guest", "b-1"))).getJsonObject("return").getString("host-name"));
+      assertEquals(404, clientFailure(client, "agent.ping", new JsonObject().put("guest", "x"))
+          .failureCode());
+      assertEquals(400, clientFailure(client, "agent.nope", new JsonObject().put("guest", "a-1"))
+          .failureCode());
+      assertEquals(403, clientFailure(client, "qga.local.agent.ping",
+          new JsonObject().put("guest", "a-1")).failureCode());
+
+      CountDownLatch resume = new CountDownLatch(1);
+      hang(b, resume);
+      long hung = System.currentTimeMillis();
+      try {
+        // sent as B hangs: those that entered B fail once the probe finds it silent
+        List<Future<JsonObject>> pings = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+          pings.add(client.request("agent.ping", new JsonObject().put("guest", "a-1")));
+        }
+        int failed = 0;
+        for (Future<JsonObject> ping : pings) {
+          try {
+            await(ping);
+          } catch (ExecutionException e) {
+            ReplyException re = (ReplyException) e.getCause();
+            assertEquals(503, re.failureCode(), re.getMessage());
+            assertTrue(re.getMessage().contains("gateway member B (" + b.id() + ")"),
+                re.getMessage());
+            failed++;
+          }
+          long took = System.currentTimeMillis() - hung;
+          assertTrue(took < GatewayConfig.Cluster.DEFAULT_SILENT_AFTER_MS + 2_000,
+              "answered " + took + " ms after the hang");
+        }
+        System.out.println("ClusterTest: JVM client, " + failed + " of 6 requests entered the"
+            + " hung member and failed within " + (System.currentTimeMillis() - hung) + " ms");
+        // B is silent now: every request enters A and is answered at once
+        for (int i = 0; i < 10; i++) {
+          long sent = System.currentTimeMillis();
+          await(client.request("agent.ping", new JsonObject().put("guest", "a-1")));
+          long took = System.currentTimeMillis() - sent;
+          assertTrue(took < 1_000, "ping " + i + " of a healthy guest took " + took + " ms");
+        }
+        assertEquals(503, clientFailure(client, "agent.ping", new JsonObject().put("guest", "b-1"))
+            .failureCode(), "B's guest is unreachable while B hangs");
+      } finally {
+        resume.countDown();
+      }
+      eventually("B's guest answers the client again", () -> {
+        try {
+          await(client.request("agent.ping", new JsonObject().put("guest", "b-1")));
+          return true;
+        } catch (Exception e) {
+          return false;
+        }
+      }, () -> "no answer");
+    } finally {
+      await(client.close());
+    }
   }
 
   @Test
@@ -591,6 +659,31 @@ class ClusterTest {
       }
       throw e;
     }
+  }
+
+  /**
+   * Stops a member's event loops until {@code resume}, as a SIGSTOP stops its event bus; its
+   * Hazelcast threads run on, so only the probe can tell (Hazelcast's detection would not for
+   * 10 s).
+   */
+  private static void hang(Member m, CountDownLatch resume) {
+    ((VertxInternal) m.vertx()).nettyEventLoopGroup().forEach(loop -> loop.execute(() -> {
+      try {
+        resume.await(20, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }));
+  }
+
+  private static ReplyException clientFailure(GatewayClient client, String address,
+                                              JsonObject body) throws Exception {
+    try {
+      await(client.request(address, body));
+    } catch (ExecutionException e) {
+      return (ReplyException) e.getCause();
+    }
+    return fail(address + " " + body.encode() + " succeeded");
   }
 
   /** The node ids registered for an address in the cluster-wide map of registrations. */
