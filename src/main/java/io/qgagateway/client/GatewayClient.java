@@ -14,6 +14,8 @@ import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.eventbus.ReplyFailure;
 import io.vertx.core.internal.VertxInternal;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.spi.cluster.ClusterManager;
@@ -37,7 +39,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  *   <li>a request outstanding on a member that leaves the cluster, or stops answering the probe
  *   for {@code silentAfterMs}, fails at once with 503 naming the member (whether it ran is then
  *   unknown: nothing is retried);</li>
- *   <li>new requests go only to members that answered the probe lately.</li>
+ *   <li>new requests go only to members that answered the probe lately; one that nothing took
+ *   (the member's entry is gone as it stops) is sent to another member once.</li>
  * </ul>
  * Failures are {@link io.vertx.core.eventbus.ReplyException}s whose {@code failureCode()} is the
  * contract's code.
@@ -125,6 +128,11 @@ public final class GatewayClient {
    * body as in API.md section 2 ({@code guest}, {@code arguments}, {@code timeoutMs}).
    */
   public Future<JsonObject> request(String address, JsonObject body) {
+    return request(address, body, true);
+  }
+
+  /** @param retry whether to try another member when nothing took the request at this one */
+  private Future<JsonObject> request(String address, JsonObject body, boolean retry) {
     Member member = pick();
     if (member == null) {
       return Failures.fail(Codes.NOT_CONNECTED, "no gateway member answers");
@@ -141,6 +149,11 @@ public final class GatewayClient {
           member.outstanding.remove(answer);
           if (ar.succeeded()) {
             answer.tryComplete(ar.result());
+          } else if (retry && ar.cause() instanceof ReplyException re
+              && re.failureType() == ReplyFailure.NO_HANDLERS) {
+            // nothing ran: the member is stopping (its entry is gone); another one takes it
+            member.name = null;
+            request(address, body, false).onComplete(answer);
           } else {
             answer.tryFail(Failures.normalize(ar.cause()));
           }

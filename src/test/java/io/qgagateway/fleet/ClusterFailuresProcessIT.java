@@ -1,5 +1,7 @@
 package io.qgagateway.fleet;
 
+import io.qgagateway.client.GatewayClient;
+import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.fleet.LoadRecorder.Sample;
 import io.qgagateway.fleet.ProcessCluster.Member;
 import io.vertx.core.json.JsonArray;
@@ -63,6 +65,7 @@ class ClusterFailuresProcessIT {
 
   private ProcessCluster cluster;
   private io.vertx.core.Vertx client;
+  private GatewayClient jvm;
   private final List<String> report = new ArrayList<>();
 
   @BeforeEach
@@ -77,6 +80,9 @@ class ClusterFailuresProcessIT {
   void tearDown() throws Exception {
     report.forEach(l -> System.out.println("ClusterFailuresProcessIT: " + l));
     try {
+      if (jvm != null) {
+        jvm.close();
+      }
       if (client != null) {
         client.close().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
       }
@@ -98,6 +104,7 @@ class ClusterFailuresProcessIT {
     }
     awaitListed(a, 8, 8);
     client = ExactlyOnceProcessIT.joinAsClient(cluster);
+    jvm = GatewayClient.start(client);
 
     // ---- kill -9 C -------------------------------------------------------------------------
     Set<String> cGuests = Set.of("c-1", "c-2");
@@ -106,7 +113,8 @@ class ClusterFailuresProcessIT {
     CompletableFuture<Timed> inFlight;
     try (LoadRecorder load = new LoadRecorder(cluster, REQUEST_TIMEOUT_MS)) {
       load.http(a, "a-1", "b-1", "c-1").http(b, "a-2", "b-2", "c-2")
-          .bridge(a, "b-2", "c-2").bridge(b, "a-1", "c-1").bus(client, "a-1", "b-1", "c-1", "a-2");
+          .bridge(a, "b-2", "c-2").bridge(b, "a-1", "c-1").bus(client, "a-1", "b-1", "c-1", "a-2")
+          .client(jvm, "a-1", "b-1", "c-1", "a-2");
       inFlight = fstrim(a, "c-slow");
       Thread.sleep(2_000);
       t = System.currentTimeMillis();
@@ -145,7 +153,8 @@ class ClusterFailuresProcessIT {
     List<Long> listings = new ArrayList<>();
     try (LoadRecorder load = new LoadRecorder(cluster, REQUEST_TIMEOUT_MS)) {
       load.http(a, "a-1", "c-1", "b-1").http(back, "a-2", "c-2", "b-2")
-          .bridge(a, "c-2", "b-1").bus(client, "a-1", "c-1", "b-1", "a-2");
+          .bridge(a, "c-2", "b-1").bus(client, "a-1", "c-1", "b-1", "a-2")
+          .client(jvm, "a-1", "c-1", "b-1", "a-2");
       inFlight = fstrim(a, "b-slow");
       Thread.sleep(2_000);
       ProcessCluster.signal(b, "STOP");
@@ -221,7 +230,8 @@ class ClusterFailuresProcessIT {
     Set<String> abGuests2 = Set.of("a-1", "a-2", "b-1", "b-2");
     try (LoadRecorder load = new LoadRecorder(cluster, REQUEST_TIMEOUT_MS)) {
       load.http(a, "a-1", "c-1", "b-1").http(b, "a-2", "c-2").bridge(a, "a-2", "c-2")
-          .bridge(b, "b-2", "c-1").bus(client, "a-1", "c-1", "b-2");
+          .bridge(b, "b-2", "c-1").bus(client, "a-1", "c-1", "b-2")
+          .client(jvm, "a-1", "c-1", "b-2");
       inFlight = fstrim(a, "c-slow");
       Thread.sleep(2_000);
       t = System.currentTimeMillis();
@@ -272,8 +282,8 @@ class ClusterFailuresProcessIT {
         LoadRecorder.codes(ok), LoadRecorder.percentile(ok, 0.5),
         LoadRecorder.percentile(ok, 0.99), LoadRecorder.max(ok), LoadRecorder.max(before),
         gone.size(), LoadRecorder.codes(gone), LoadRecorder.max(gone), member, detected));
-    List<Sample> busOk = load.ofBus(healthy, t, end);
-    List<Sample> busGone = load.ofBus(lost, t, end);
+    List<Sample> busOk = load.ofBus("bus", healthy, t, end);
+    List<Sample> busGone = load.ofBus("bus", lost, t, end);
     report.add(String.format("%s: event-bus client (not judged: Vert.x picks the member): "
             + "healthy guests %s max %d ms, failures %s; lost member's guests %s max %d ms, "
             + "other than 503: %s; all its samples of the phase: %d",
@@ -285,6 +295,7 @@ class ClusterFailuresProcessIT {
         + "took over 1 s: " + LoadRecorder.where(load.samples(), x -> x.via().equals("bus")
         && (x.code() != 200 && x.code() != 503 || x.tookMillis() > 1_000))
         + "; unanswered at the end of the window (ms waited): " + load.busWaiting());
+    judgeClient(event, load, t, healthy, lost, member);
     assertFalse(ok.isEmpty(), event + ": no load on healthy guests");
     assertFalse(gone.isEmpty(), event + ": no load on the lost member's guests");
     List<Sample> bad = LoadRecorder.where(ok, s -> s.code() != 200
@@ -298,6 +309,38 @@ class ClusterFailuresProcessIT {
     if (!codes.contains(200)) {
       assertFalse(held.isEmpty(), event + ": 503 held by " + member + ": " + gone);
     }
+  }
+
+  /**
+   * The JVM client: every request of the window answered within 5 s, 200 or 503; a healthy
+   * guest's request fails only if it had entered the lost member (503 naming it), and from a
+   * silence (plus a margin) after the event on, healthy guests see 200 within 1 s.
+   */
+  private void judgeClient(String event, LoadRecorder load, long t, Set<String> healthy,
+                           Set<String> lost, String member) {
+    long end = t + AFTER_MS;
+    List<Sample> ok = load.ofBus("client", healthy, t, end);
+    List<Sample> gone = load.ofBus("client", lost, t, end);
+    long settled = t + GatewayConfig.Cluster.DEFAULT_SILENT_AFTER_MS + 1_500;
+    List<Sample> entered = LoadRecorder.where(ok, x -> x.code() != 200);
+    report.add(String.format("%s: JVM client: healthy guests %d requests %s, p50 %d ms, max %d "
+            + "ms, failed (had entered %s): %s; lost member's guests %s max %d ms", event,
+        ok.size(), LoadRecorder.codes(ok), LoadRecorder.percentile(ok, 0.5),
+        LoadRecorder.max(ok), member, entered, LoadRecorder.codes(gone), LoadRecorder.max(gone)));
+    assertFalse(ok.isEmpty(), event + ": no client load on healthy guests");
+    List<Sample> slow = LoadRecorder.where(load.samples(), x -> x.via().equals("client")
+        && x.sentIn(t - 1_000, end) && (x.tookMillis() >= LOST_MAX_MS
+        || x.code() != 200 && x.code() != 503));
+    assertTrue(slow.isEmpty(), event + ": JVM client answered 200/503 within "
+        + LOST_MAX_MS + " ms: " + slow);
+    assertTrue(LoadRecorder.where(entered, x -> x.code() != 503 || x.message() == null
+        || !x.message().contains("gateway member " + member + " (")).isEmpty(),
+        event + ": JVM client: a healthy guest's request fails only on the lost member: "
+            + entered);
+    List<Sample> late = LoadRecorder.where(ok, x -> x.sentAtMillis() >= settled
+        && (x.code() != 200 || x.tookMillis() >= HEALTHY_MAX_MS));
+    assertTrue(late.isEmpty(), event + ": JVM client, healthy guests after the silence: "
+        + late);
   }
 
   /** A request that was in flight at the event: failed 503 within 5 s, naming the holder. */

@@ -122,19 +122,29 @@ final class LoadRecorder implements AutoCloseable {
    * dispatcher. Its send timeout is the request's timeout plus 2 s.
    */
   LoadRecorder bus(io.vertx.core.Vertx client, String... guests) {
-    return caller("bus", () -> {
+    return busCaller("bus", body -> client.eventBus().request("agent.ping", body,
+        new io.vertx.core.eventbus.DeliveryOptions().setSendTimeout(timeoutMs + 2_000)), guests);
+  }
+
+  /** A caller pinging these guests in turn through the JVM client. */
+  LoadRecorder client(io.qgagateway.client.GatewayClient client, String... guests) {
+    return busCaller("client", body -> client.request("agent.ping", body), guests);
+  }
+
+  private LoadRecorder busCaller(String via,
+                                 java.util.function.Function<JsonObject, io.vertx.core.Future<?>>
+                                     send, String... guests) {
+    return caller(via, () -> {
       int i = 0;
       while (running) {
         String guest = guests[i++ % guests.length];
         long sent = System.currentTimeMillis();
         long t0 = System.nanoTime();
-        pending.put("bus " + guest, new long[] {sent});
+        pending.put(via + " " + guest, new long[] {sent});
         int code;
         String message = null;
         try {
-          client.eventBus().request("agent.ping", new JsonObject().put("guest", guest)
-                  .put("timeoutMs", timeoutMs), new io.vertx.core.eventbus.DeliveryOptions()
-                  .setSendTimeout(timeoutMs + 2_000))
+          send.apply(new JsonObject().put("guest", guest).put("timeoutMs", timeoutMs))
               .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
           code = 200;
         } catch (java.util.concurrent.ExecutionException e) {
@@ -148,8 +158,8 @@ final class LoadRecorder implements AutoCloseable {
         } catch (TimeoutException e) {
           code = NO_ANSWER;
         }
-        pending.remove("bus " + guest);
-        samples.add(new Sample(guest, "any", "bus", sent,
+        pending.remove(via + " " + guest);
+        samples.add(new Sample(guest, "any", via, sent,
             TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0), code, message));
         pause();
       }
@@ -180,7 +190,7 @@ final class LoadRecorder implements AutoCloseable {
     }
   }
 
-  /** Event-bus requests still unanswered: guest and how long they have waited (ms). */
+  /** Event-bus (or client) requests still unanswered: guest and how long they waited (ms). */
   Map<String, Long> busWaiting() {
     long now = System.currentTimeMillis();
     Map<String, Long> out = new TreeMap<>();
@@ -194,13 +204,14 @@ final class LoadRecorder implements AutoCloseable {
 
   /** Samples of these guests sent in [from, to) through HTTP or the bridge. */
   List<Sample> of(Collection<String> guests, long from, long to) {
-    return samples.stream().filter(s -> !s.via().equals("bus") && guests.contains(s.guest())
+    return samples.stream().filter(s -> !s.via().equals("bus") && !s.via().equals("client")
+        && guests.contains(s.guest())
         && s.sentIn(from, to)).collect(Collectors.toList());
   }
 
-  /** Samples of the event-bus caller sent in [from, to). */
-  List<Sample> ofBus(Collection<String> guests, long from, long to) {
-    return samples.stream().filter(s -> s.via().equals("bus") && guests.contains(s.guest())
+  /** Samples of the event-bus caller ({@code via} bus or client) sent in [from, to). */
+  List<Sample> ofBus(String via, Collection<String> guests, long from, long to) {
+    return samples.stream().filter(s -> s.via().equals(via) && guests.contains(s.guest())
         && s.sentIn(from, to)).collect(Collectors.toList());
   }
 
