@@ -66,7 +66,9 @@ public final class GatewayClient {
   /** A gateway member as this client knows it. */
   private static final class Member {
     final String id;
+    // the name it last answered with; gateway: whether its last answer came from a gateway
     volatile String name;
+    volatile boolean gateway;
     volatile long answeredAt;
     volatile boolean silent;
     final Set<Promise<JsonObject>> outstanding = ConcurrentHashMap.newKeySet();
@@ -152,7 +154,7 @@ public final class GatewayClient {
           } else if (retry && ar.cause() instanceof ReplyException re
               && re.failureType() == ReplyFailure.NO_HANDLERS) {
             // nothing ran: the member is stopping (its entry is gone); another one takes it
-            member.name = null;
+            member.gateway = false;
             request(address, body, false).onComplete(answer);
           } else {
             answer.tryFail(Failures.normalize(ar.cause()));
@@ -183,7 +185,7 @@ public final class GatewayClient {
   private Member pick() {
     long now = System.currentTimeMillis();
     List<Member> live = members.values().stream()
-        .filter(m -> m.name != null && !m.silent).toList();
+        .filter(m -> m.gateway && !m.silent).toList();
     List<Member> fresh = live.stream().filter(m -> now - m.answeredAt <= freshMs).toList();
     List<Member> from = fresh.isEmpty() ? live : fresh;
     return from.isEmpty() ? null : from.get(Math.floorMod(next.getAndIncrement(), from.size()));
@@ -210,7 +212,7 @@ public final class GatewayClient {
     @Override
     public void silent(String id, long sinceMillis) {
       Member m = members.get(id);
-      if (m != null && m.name != null) {
+      if (m != null && m.gateway) {
         m.silent = true;
         m.failAll("has not answered for " + (System.currentTimeMillis() - sinceMillis) + " ms");
       }
@@ -223,7 +225,10 @@ public final class GatewayClient {
       }
       Member m = members.computeIfAbsent(id, Member::new);
       // null: no gateway there (another caller, or a member on its way out)
-      m.name = name;
+      m.gateway = name != null;
+      if (name != null) {
+        m.name = name;
+      }
       m.answeredAt = System.currentTimeMillis();
       m.silent = false;
     }

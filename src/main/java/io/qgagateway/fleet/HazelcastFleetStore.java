@@ -67,7 +67,8 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
   private static final long WITHDRAW_WAIT_MS = 2_000;
   /**
    * How long a stopping member still serves after withdrawing: the other event buses hear of
-   * the removal through Hazelcast's entry events, within milliseconds unless loaded.
+   * the removal through Hazelcast's entry events, within milliseconds unless loaded (plus a
+   * probe interval for the JVM clients).
    */
   private static final long WITHDRAW_GRACE_MS = 500;
 
@@ -76,6 +77,7 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
   private final FleetView view;
   private final String selfId;
   private final PeerProbe probe;
+  private final long probeIntervalMs;
   // what is still to be written: guest -> held (true) or released (false)
   private final Map<String, Boolean> pending = new ConcurrentHashMap<>();
   private final AtomicBoolean flushing = new AtomicBoolean();
@@ -101,6 +103,7 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
     this.cluster = cluster;
     this.view = view;
     this.selfId = view.self().id();
+    this.probeIntervalMs = PeerProbe.intervalMs(silentAfterMs);
     this.probe = new PeerProbe(vertx, silentAfterMs,
         new SilentMembers(vertx, cluster, view, silentAfterMs));
   }
@@ -292,6 +295,9 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
 
   @Override
   public Future<Void> withdraw() {
+    // JVM clients stop choosing this member once its probe finds nobody (within a probe
+    // interval, which the grace covers); the other members take that as an answer
+    probe.mute();
     // bounded: removing registrations can block while Hazelcast repairs another member's loss
     return cluster.withdrawPublicAddresses()
         .timeout(WITHDRAW_WAIT_MS, TimeUnit.MILLISECONDS)
@@ -299,7 +305,7 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
           log.warn("withdrawing this member's agent.* registrations: " + e);
           return null;
         })
-        .compose(v -> vertx.timer(WITHDRAW_GRACE_MS))
+        .compose(v -> vertx.timer(WITHDRAW_GRACE_MS + probeIntervalMs))
         .mapEmpty();
   }
 

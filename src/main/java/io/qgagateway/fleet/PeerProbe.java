@@ -87,6 +87,14 @@ public final class PeerProbe {
     return consumer.completion();
   }
 
+  /**
+   * Stops answering the others' probes (this member is stopping): a JVM client stops sending
+   * it requests at its next probe; the gateway members take it as an answer.
+   */
+  Future<Void> mute() {
+    return consumer == null ? Future.succeededFuture() : consumer.unregister();
+  }
+
   /** Starts probing. */
   public void start() {
     timer = vertx.setPeriodic(intervalMs, id -> round(System.currentTimeMillis()));
@@ -135,6 +143,6 @@ public final class PeerProbe {
     if (timer >= 0) {
       vertx.cancelTimer(timer);
     }
-    return consumer == null ? Future.succeededFuture() : consumer.unregister();
+    return mute();
   }
 }
