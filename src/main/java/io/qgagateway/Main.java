@@ -101,6 +101,10 @@ public final class Main {
     try {
       vertx = await(clustered ? ClusterSetup.clustered(builder, options, config.cluster())
           : Future.succeededFuture(builder.build()));
+    } catch (ConfigException e) {
+      // cluster.tls: a missing or bad certificate file
+      exit(2, "qga-gateway: configuration error: " + e.getMessage());
+      return;
     } catch (RuntimeException e) {
       exit(1, "qga-gateway: could not join the cluster: " + e.getMessage());
       return;
