@@ -38,9 +38,9 @@ public final class ClusterSetup {
     config.addReplicatedMapConfig(new ReplicatedMapConfig(HazelcastFleetStore.MAPS_PATTERN)
         .setAsyncFillup(false).setStatisticsEnabled(false));
     // Hazelcast membership is not authenticated (docs/SECURITY.md, "Transport"): whatever
-    // joins may send objects to deserialize. Refuse the classes outside what the cluster
-    // stores (strings, Vert.x's node and registration records, Hazelcast's own) and
-    // Hazelcast's list of known deserialization gadgets.
+    // joins may send objects to deserialize. Only what the cluster stores is accepted:
+    // Hazelcast's default allow-list (java*, com.hazelcast., arrays) plus Vert.x's node and
+    // registration records and the gateway's own.
     config.getSerializationConfig().setJavaSerializationFilterConfig(
         new JavaSerializationFilterConfig().setWhitelist(new ClassFilter()
             .addPrefixes("io.vertx.", "io.qgagateway.")));
