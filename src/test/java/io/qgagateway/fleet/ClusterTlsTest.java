@@ -1,6 +1,7 @@
 package io.qgagateway.fleet;
 
 import com.hazelcast.config.Config;
+import com.hazelcast.core.HazelcastInstance;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.qgagateway.Gateway;
 import io.qgagateway.api.Addresses;
@@ -13,6 +14,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.internal.VertxInternal;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import org.junit.jupiter.api.AfterEach;
@@ -124,6 +126,31 @@ class ClusterTlsTest {
           .filter(r -> "guest-fstrim".equals(r.getString("execute"))).count(),
           agent.guest().hostName() + " never ran an outsider's command");
     }
+    // what an outsider can still do through Hazelcast (docs/SECURITY.md, "Transport"): forge
+    // a holding of g-B under a node name that sorts first. Members then route g-B to it and
+    // fail; nothing reaches it or runs. When it is gone, g-B is served again.
+    Vertx forger = clustered("forger", ports.get(3), new JsonObject());
+    instances.add(forger);
+    String forgerId = ((VertxInternal) forger).clusterManager().getNodeId();
+    HazelcastInstance hz = ((GatewayClusterManager) ((VertxInternal) forger).clusterManager())
+        .getHazelcastInstance();
+    hz.getReplicatedMap(HazelcastFleetStore.NODES_MAP)
+        .put(forgerId, new JsonObject().put("name", "0-forged").encode());
+    hz.getReplicatedMap(HazelcastFleetStore.GUESTS_MAP)
+        .put(HazelcastFleetStore.key(forgerId, "g-B"), "");
+    long forged = System.currentTimeMillis();
+    while (!forgerId.equals(gateways.get(0).fleet().holders("g-B").get(0).id())) {
+      assertTrue(System.currentTimeMillis() - forged < WAIT_MS, "the forged holding is seen");
+      Thread.sleep(50);
+    }
+    ExecutionException misrouted = assertThrows(ExecutionException.class, () -> request(
+        instances.get(0), "agent.fstrim", new JsonObject().put("guest", "g-B")));
+    System.out.println("a member's request for a guest whose holding was forged: "
+        + misrouted.getCause());
+    await(forger.close());
+    instances.remove(forger);
+    awaitGuests("g-B");
+
     // the control: a non-gateway process with a certificate of the cluster CA is answered,
     // so what kept the outsiders out was the certificate
     Vertx holder = clustered("holder", ports.get(3), busTls(ca.issue("holder"), ca.caCert()));
