@@ -51,11 +51,6 @@ public final class ServerTls {
     return current.applyTo(options);
   }
 
-  /** The certificate served now (tests, logs). */
-  public TlsMaterial current() {
-    return current;
-  }
-
   /** Starts the checks; {@code update} is the server's {@code updateSSLOptions}. */
   public void watch(Function<ServerSSLOptions, Future<Boolean>> update) {
     log.info(config.path() + ": serving " + current.describe());
@@ -75,7 +70,8 @@ public final class ServerTls {
     }
     checking = true;
     vertx.executeBlocking(() -> TlsMaterial.read(config), false)
-        .compose(next -> next.sameFilesAs(current) ? Future.succeededFuture()
+        // closed meanwhile (the verticle stopped): nothing to swap into
+        .compose(next -> timer < 0 || next.sameFilesAs(current) ? Future.succeededFuture()
             : update.apply(next.serverOptions()).map(v -> {
               current = next;
               log.info(config.path() + ": certificate files changed, new connections get "
