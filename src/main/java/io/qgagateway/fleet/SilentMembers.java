@@ -47,6 +47,10 @@ final class SilentMembers implements PeerProbe.Peers {
 
   @Override
   public void answered(String id, String name) {
+    if (name != null) {
+      // it answered over the event bus (which TLS authenticates): it may win a duplicated name
+      view.memberConfirmed(id);
+    }
     view.memberAnswers(id);
   }
 
