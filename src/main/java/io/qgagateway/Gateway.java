@@ -274,9 +274,10 @@ public final class Gateway {
     authenticator.reconfigure(next);
     if (!next.http().equals(config.http()) || !next.bridge().equals(config.bridge())
         || !next.cluster().equals(config.cluster()) || !next.demo().equals(config.demo())
-        || !next.vertx().equals(config.vertx()) || !next.libvirt().equals(config.libvirt())) {
-      log.warn("http, bridge, cluster, demo, vertx and libvirt changes take effect at the next "
-          + "restart");
+        || !next.vertx().equals(config.vertx()) || !next.libvirt().equals(config.libvirt())
+        || Authenticator.restartNeeded(config.auth(), next.auth())) {
+      log.warn("http, bridge, cluster, demo, vertx, libvirt and auth.tokensFile/reloadMs/jwt/"
+          + "certificates changes take effect at the next restart");
     }
     GatewayConfig applied = next;
     config = next;

@@ -34,7 +34,7 @@ public final class Authenticator {
   private final JWTAuth jwt;
   private final AuthConfig.Jwt configuredJwt;
   private final CertificatePrincipals certificates;
-  private volatile String legacyToken;
+  private final String legacyToken;
   private volatile boolean credentials;
 
   private Authenticator(Vertx vertx, GatewayConfig config, JWTAuth jwt) {
@@ -44,6 +44,7 @@ public final class Authenticator {
     this.certificates = new CertificatePrincipals(auth.certificates());
     this.tokenFile = auth.tokensFile() == null ? null
         : new TokenFile(vertx, auth.tokensFile(), tokens);
+    this.legacyToken = config.http().token();
     reconfigure(config);
   }
 
@@ -77,11 +78,20 @@ public final class Authenticator {
         });
   }
 
-  /** Tokens and the legacy token from an edited configuration; JWT and certificates at restart. */
+  /**
+   * The named tokens of an edited configuration; the legacy token ({@code http.*}), the token
+   * file's path, JWT and certificates change at the next restart.
+   */
   public void reconfigure(GatewayConfig config) {
     tokens.configured(config.auth().tokens());
-    legacyToken = config.http().token();
     credentials = legacyToken != null || config.auth().hasCredentials();
+  }
+
+  /** Whether {@code next} changes what {@link #reconfigure} leaves to the next restart. */
+  public static boolean restartNeeded(AuthConfig current, AuthConfig next) {
+    return !java.util.Objects.equals(current.tokensFile(), next.tokensFile())
+        || current.reloadMs() != next.reloadMs() || !java.util.Objects.equals(current.jwt(),
+        next.jwt()) || !current.certificates().equals(next.certificates());
   }
 
   public void close() {
