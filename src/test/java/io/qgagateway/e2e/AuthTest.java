@@ -224,9 +224,15 @@ class AuthTest {
         "{\"execute\":\"guest-fstrim\"}")).contains("class passthrough"));
     assertTrue(refused(403, post(BACKUP, "db-1", "file-get", "{\"path\":\"/etc/hosts\"}"))
         .contains("class file-read"));
+    // a streamed upload is file-put: file-write
+    long opens = sent("db-1", "guest-file-open");
+    assertTrue(refused(403, http.send(io.vertx.core.http.HttpMethod.PUT,
+        "/v1/guests/db-1/files?path=/tmp/x", "data", "Authorization", "Bearer " + BACKUP))
+        .contains("class file-write"));
+    assertEquals(opens, sent("db-1", "guest-file-open"));
     assertEquals(execs, sent("db-1", "guest-exec"));
     assertEquals(fstrims + 1, sent("db-1", "guest-fstrim"));
-    assertTrue(denied("not_granted", "backup") >= 4);
+    assertTrue(denied("not_granted", "backup") >= 5);
   }
 
   @Test
