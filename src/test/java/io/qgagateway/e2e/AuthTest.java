@@ -3,6 +3,7 @@ package io.qgagateway.e2e;
 import io.micrometer.core.instrument.Counter;
 import io.qgagateway.Gateway;
 import io.qgagateway.auth.Principal;
+import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.sim.SimulatedAgent;
 import io.qgagateway.testing.GatewayHarness;
 import io.vertx.core.Vertx;
@@ -295,6 +296,36 @@ class AuthTest {
   }
 
   @Test
+  void configuredTokensAndGrantsChangeWithoutRestart() throws Exception {
+    JsonObject config = config(guestsOf());
+    JsonObject auth = config.getJsonObject("auth");
+    // monitoring's token removed, backup granted filesystem on web-* too
+    JsonArray tokens = new JsonArray().add(token("backup", BACKUP)).add(token("operator", OPERATOR));
+    auth.put("tokens", tokens);
+    auth.getJsonArray("grants").add(new JsonObject().put("principals", new JsonArray()
+        .add("backup")).put("classes", new JsonArray().add("filesystem"))
+        .put("guests", new JsonArray().add("web-*")));
+    try {
+      gateway.reconfigure(GatewayConfig.parse(config));
+      refused(401, post(MONITORING, "web-1", "get-osinfo", null));
+      assertEquals(200, post(BACKUP, "web-1", "fstrim", null).status());
+    } finally {
+      gateway.reconfigure(GatewayConfig.parse(config(guestsOf())));
+    }
+    assertEquals(200, post(MONITORING, "web-1", "get-osinfo", null).status());
+    refused(403, post(BACKUP, "web-1", "fstrim", null));
+  }
+
+  private static JsonArray guestsOf() {
+    JsonArray guests = new JsonArray();
+    for (String guest : agents.keySet()) {
+      guests.add(new JsonObject().put("name", guest)
+          .put("socket", dir.resolve(guest + ".sock").toString()));
+    }
+    return guests;
+  }
+
+  @Test
   void busCallersWithoutAPrincipalHaveTheCeiling() throws Exception {
     long before = sent("web-1", "guest-fstrim");
     assertNotNull(Bus.ok(vertx, "agent.fstrim", new JsonObject().put("guest", "web-1")));
@@ -337,6 +368,11 @@ class AuthTest {
       if (headers != null) {
         frame.put("headers", headers);
       }
+      return frame(frame);
+    }
+
+    /** Writes one frame and returns the next frame the bridge sends. */
+    JsonObject frame(JsonObject frame) throws Exception {
       byte[] json = frame.encode().getBytes(StandardCharsets.UTF_8);
       socket.write(Buffer.buffer().appendInt(json.length).appendBytes(json))
           .await(10, TimeUnit.SECONDS);
@@ -368,6 +404,10 @@ class AuthTest {
       assertErr(401, err);
       assertTrue(err.getString("message").startsWith("unauthenticated"), err.encode());
       assertErr(401, client.send("agent.fstrim", "db-1", bearer("wrong")));
+      assertErr(401, client.frame(new JsonObject().put("type", "register")
+          .put("address", "agent.events")));
+      // a ping needs no principal
+      assertEquals("pong", client.frame(new JsonObject().put("type", "ping")).getString("type"));
       assertEquals(before, sent("db-1", "guest-fstrim"), "nothing ran before authentication");
       // the first frame with a good token authenticates the connection
       assertEquals("message", client.send("agent.fstrim", "db-1", bearer(BACKUP))
