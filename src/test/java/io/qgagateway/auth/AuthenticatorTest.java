@@ -112,6 +112,31 @@ class AuthenticatorTest {
   }
 
   @Test
+  void aJwksFileServesAsWell(Vertx vertx) throws Exception {
+    java.security.interfaces.RSAPublicKey rsa = (java.security.interfaces.RSAPublicKey)
+        key.getPublic();
+    Base64.Encoder url = Base64.getUrlEncoder().withoutPadding();
+    JsonObject jwk = new JsonObject().put("kty", "RSA").put("alg", "RS256").put("use", "sig")
+        .put("n", url.encodeToString(unsigned(rsa.getModulus().toByteArray())))
+        .put("e", url.encodeToString(unsigned(rsa.getPublicExponent().toByteArray())));
+    Path jwks = dir.resolve("jwks.json");
+    Files.writeString(jwks, new JsonObject().put("keys", new JsonArray().add(jwk)).encode());
+    JsonObject config = jwtConfig();
+    config.getJsonObject("jwt").remove("publicKeyFile");
+    config.getJsonObject("jwt").put("jwksFile", jwks.toString());
+    Authenticator auth = start(vertx, config, null);
+    assertEquals("backup-job", auth.bearer("Bearer " + sign(vertx, key, claims(300)))
+        .await(10, TimeUnit.SECONDS).name());
+    assertEquals(401, refused(auth.bearer("Bearer " + sign(vertx, otherKey, claims(300))))
+        .failureCode());
+  }
+
+  private static byte[] unsigned(byte[] twosComplement) {
+    return twosComplement[0] == 0
+        ? java.util.Arrays.copyOfRange(twosComplement, 1, twosComplement.length) : twosComplement;
+  }
+
+  @Test
   void expiredNotYetValidForeignOrMisaddressedJwtsAre401(Vertx vertx) throws Exception {
     Authenticator auth = start(vertx, jwtConfig(), null);
     long now = System.currentTimeMillis() / 1000;

@@ -1,12 +1,15 @@
 package io.qgagateway.http;
 
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.qgagateway.Gateway;
 import io.qgagateway.auth.Authenticator;
 import io.qgagateway.auth.Principal;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.metrics.GatewayMetrics;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
 import io.vertx.junit5.VertxExtension;
 import org.junit.jupiter.api.Test;
@@ -72,6 +75,39 @@ class FailClosedTest {
         .startsWith("no credentials configured"), health.readiness().encode());
     assertEquals(1, metrics.registry().find("qga.denied").tag("reason", "no_credentials")
         .counter().count());
+  }
+
+  /** The whole gateway: /health/ready over HTTP names the missing file, /v1 takes no token. */
+  @Test
+  void aGatewayWithoutItsTokenFileIsNotReady(Vertx vertx) throws Exception {
+    JsonObject config = new JsonObject().put("node", new JsonObject().put("name", "t"))
+        .put("http", new JsonObject().put("host", "127.0.0.1").put("port", 0))
+        .put("libvirt", new JsonObject().put("enabled", false))
+        .put("shutdown", new JsonObject().put("drainMs", 100))
+        .put("auth", new JsonObject().put("tokensFile", dir.resolve("absent.yaml").toString()));
+    Gateway gateway = Gateway.start(vertx, GatewayConfig.parse(config),
+        new SimpleMeterRegistry(), new Health(false)).await(30, TimeUnit.SECONDS);
+    try {
+      HttpClient client = vertx.createHttpClient();
+      JsonObject ready = new JsonObject(get(client, gateway.httpPort(), "/health/ready", 503));
+      assertTrue(ready.getJsonObject("checks").getString("auth").contains("absent.yaml: no such "
+          + "file"), ready.encode());
+      JsonObject error = new JsonObject(get(client, gateway.httpPort(), "/v1/guests", 401));
+      assertEquals(401, error.getJsonObject("error").getInteger("code"));
+    } finally {
+      gateway.stop().await(30, TimeUnit.SECONDS);
+    }
+  }
+
+  private static String get(HttpClient client, int port, String path, int status)
+      throws Exception {
+    return client.request(HttpMethod.GET, port, "127.0.0.1", path)
+        .compose(r -> r.putHeader("Authorization", "Bearer some-token").send())
+        .compose(r -> {
+          assertEquals(status, r.statusCode(), path);
+          return r.body();
+        })
+        .await(10, TimeUnit.SECONDS).toString();
   }
 
   @Test
