@@ -30,7 +30,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * Serves the public {@code agent.X} addresses on every member, one instance per event loop:
  * checks the request (400), finds the member holding the guest (404) and hands the request to
  * the guest's endpoint (this member) or internal address (another member), where authorization
- * and the link are; the request's principal travels with it. Records the latency of every request, failures included.
+ * and the link are; the request's principal travels with it. Records the latency of every
+ * request, failures included.
  */
 public final class CommandVerticle extends VerticleBase {
 

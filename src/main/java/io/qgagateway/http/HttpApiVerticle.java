@@ -17,6 +17,7 @@ import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.json.DecodeException;
@@ -120,19 +121,29 @@ public final class HttpApiVerticle extends VerticleBase {
           + ": set by the gateway only, never by a caller");
       return;
     }
-    guard.authenticate(request.getHeader(HttpHeaders.AUTHORIZATION), request.isSSL()
-        ? request.sslSession() : null).onComplete(ar -> {
-          if (ar.succeeded()) {
-            ctx.put(PRINCIPAL, ar.result());
-            ctx.next();
-            return;
-          }
-          ReplyException failure = Failures.normalize(ar.cause());
-          if (failure.failureCode() == Codes.UNAUTHORIZED) {
-            ctx.response().putHeader("WWW-Authenticate", "Bearer");
-          }
-          error(ctx, failure.failureCode(), null, failure.getMessage());
-        });
+    Future<Principal> principal = guard.authenticate(request.getHeader(HttpHeaders.AUTHORIZATION),
+        request.isSSL() ? request.sslSession() : null);
+    // tokens and JWTs are checked at once; a check that answers later must not let body bytes
+    // arrive before the handler that reads them is set (POST and PUT resume once it is)
+    boolean held = !principal.isComplete();
+    if (held) {
+      request.pause();
+    }
+    principal.onComplete(ar -> {
+      if (ar.succeeded()) {
+        ctx.put(PRINCIPAL, ar.result());
+        ctx.next();
+        if (held && request.method() == HttpMethod.GET) {
+          request.resume();
+        }
+        return;
+      }
+      ReplyException failure = Failures.normalize(ar.cause());
+      if (failure.failureCode() == Codes.UNAUTHORIZED) {
+        ctx.response().putHeader("WWW-Authenticate", "Bearer");
+      }
+      error(ctx, failure.failureCode(), null, failure.getMessage());
+    });
   }
 
   /**

@@ -71,7 +71,8 @@ class AuthenticatorTest {
     JWTAuth issuer = JWTAuth.create(vertx, new JWTAuthOptions().addPubSecKey(
         new PubSecKeyOptions().setAlgorithm("RS256")
             .setBuffer(pem("PRIVATE KEY", signer.getPrivate().getEncoded()))));
-    return issuer.generateToken(claims, new JWTOptions().setAlgorithm("RS256").setNoTimestamp(true));
+    return issuer.generateToken(claims, new JWTOptions().setAlgorithm("RS256")
+        .setNoTimestamp(true));
   }
 
   private static JsonObject claims(long expOffsetSeconds) {

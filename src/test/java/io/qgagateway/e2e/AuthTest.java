@@ -300,7 +300,8 @@ class AuthTest {
     JsonObject config = config(guestsOf());
     JsonObject auth = config.getJsonObject("auth");
     // monitoring's token removed, backup granted filesystem on web-* too
-    JsonArray tokens = new JsonArray().add(token("backup", BACKUP)).add(token("operator", OPERATOR));
+    JsonArray tokens = new JsonArray().add(token("backup", BACKUP))
+        .add(token("operator", OPERATOR));
     auth.put("tokens", tokens);
     auth.getJsonArray("grants").add(new JsonObject().put("principals", new JsonArray()
         .add("backup")).put("classes", new JsonArray().add("filesystem"))
