@@ -201,7 +201,7 @@ public final class Gateway {
         });
     return demoTargets
         .compose(extra -> deploy(new MetricsVerticle(metrics.registry(), view))
-            .compose(v -> deploy(new FleetVerticle(view, store,
+            .compose(v -> deploy(new FleetVerticle(view, store, rules::access,
                 config.cluster().listingTimeoutMs())))
             // before the guests, so it stops after them: frozen guests are thawed through it
             .compose(v -> host == null ? Future.succeededFuture() : deploy(host))

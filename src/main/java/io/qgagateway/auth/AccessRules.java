@@ -20,8 +20,12 @@ public final class AccessRules {
                       List<Pattern> guests) {
 
     boolean covers(Principal p, CommandClass cls, String guest) {
-      return classes.contains(cls)
-          && (principals.contains(p.name()) || p.groups().stream().anyMatch(groups::contains))
+      return classes.contains(cls) && names(p, guest);
+    }
+
+    /** The rule names the principal (or a group of it) and the guest, whatever the class. */
+    boolean names(Principal p, String guest) {
+      return (principals.contains(p.name()) || p.groups().stream().anyMatch(groups::contains))
           && guests.stream().anyMatch(g -> g.matcher(guest).matches());
     }
   }
@@ -64,6 +68,15 @@ public final class AccessRules {
     }
     return Optional.of("principal " + principal.name() + " is not granted class " + cls.label()
         + " on guest " + guest + " (auth.grants)");
+  }
+
+  /**
+   * Whether {@code principal} may see {@code guest} in the fleet listing: it holds some class on
+   * it. Null (a header that is not a principal) sees nothing.
+   */
+  public boolean lists(Principal principal, String guest) {
+    return principal != null && (principal.unrestricted()
+        || rules.stream().anyMatch(r -> r.names(principal, guest)));
   }
 
   /** {@code vm-*}: {@code *} stands for any run of characters, everything else is literal. */

@@ -237,6 +237,25 @@ class AuthTest {
   }
 
   @Test
+  void aPrincipalListsOnlyTheGuestsItHoldsAClassOn() throws Exception {
+    Http.Response all = http.get("/v1/guests", "Authorization", "Bearer " + MONITORING);
+    assertEquals(List.of("db-1", "web-1"), names(all));
+    Http.Response backups = http.get("/v1/guests", "Authorization", "Bearer " + BACKUP);
+    assertEquals(List.of("db-1"), names(backups));
+    // another's guest is no guest: the listing does not tell what exists beyond the grants
+    String message = refused(404, http.get("/v1/guests/web-1", "Authorization",
+        "Bearer " + BACKUP));
+    assertEquals("no guest web-1 in the cluster", message);
+    assertEquals(200, http.get("/v1/guests/db-1", "Authorization", "Bearer " + BACKUP).status());
+  }
+
+  private static List<String> names(Http.Response response) {
+    assertEquals(200, response.status(), response.body());
+    return response.json().getJsonArray("guests").stream()
+        .map(g -> ((JsonObject) g).getString("name")).sorted().toList();
+  }
+
+  @Test
   void thePassthroughIsCheckedAgainstTheClassOfWhatItRuns() throws Exception {
     // operator: everything but credentials, so passthrough of a read passes...
     assertEquals(200, post(OPERATOR, "web-1", "command", "{\"execute\":\"guest-get-osinfo\"}")
