@@ -3,8 +3,8 @@ package io.qgagateway.http;
 import io.qgagateway.api.Addresses;
 import io.qgagateway.api.Codes;
 import io.qgagateway.api.Failures;
-import io.qgagateway.commands.CommandCatalog;
 import io.qgagateway.auth.Principal;
+import io.qgagateway.commands.CommandCatalog;
 import io.qgagateway.commands.CommandSpec;
 import io.qgagateway.commands.GuestEndpoint;
 import io.qgagateway.config.GatewayConfig;
@@ -190,9 +190,10 @@ public final class BridgeVerticle extends VerticleBase {
         if (ar.failed()) {
           authorization = null;
           ReplyException failure = Failures.normalize(ar.cause());
-          refuse(address, replyAddress, failure.failureCode(), (failure.failureCode()
-              == Codes.UNAUTHORIZED ? "unauthenticated: " : "") + failure.getMessage()
-              + " (send headers.authorization \"Bearer <token>\"; docs/API.md section 5)");
+          refuse(address, replyAddress, failure.failureCode(),
+              failure.failureCode() == Codes.UNAUTHORIZED ? "unauthenticated: "
+                  + failure.getMessage() + " (send headers.authorization \"Bearer <token>\")"
+                  : failure.getMessage());
           return;
         }
         authorization = credentials;
