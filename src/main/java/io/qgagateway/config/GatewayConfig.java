@@ -78,8 +78,12 @@ public record GatewayConfig(
    * default) picks a free port, a fixed one lets a firewall or NetworkPolicy name it.
    *
    * @param heartbeatSeconds        Hazelcast's heartbeat interval
-   * @param failureDetectionSeconds a member silent this long is removed from the cluster (a
-   *                                crashed one whose connections close goes at once)
+   * @param failureDetectionSeconds a member that sends Hazelcast no heartbeat this long is
+   *                                removed from the cluster (a crashed one whose connections
+   *                                close goes at once)
+   * @param silentAfterMs           a member that has not answered the gateway's probe over the
+   *                                event bus this long is unreachable for routing (503) until it
+   *                                answers again, without leaving the cluster
    * @param unreachableRetentionMs  how long the guests of a member that left stay known as
    *                                unreachable (503) before they are forgotten (404)
    * @param minPeers                readiness needs at least this many other gateway members
@@ -88,10 +92,12 @@ public record GatewayConfig(
   public record Cluster(boolean enabled, int port, List<String> members, boolean kubernetes,
                         String serviceDns, String publicAddress, int eventBusPort,
                         int heartbeatSeconds, int failureDetectionSeconds,
-                        long unreachableRetentionMs, int minPeers, long listingTimeoutMs) {
+                        long silentAfterMs, long unreachableRetentionMs, int minPeers,
+                        long listingTimeoutMs) {
 
     public static final int DEFAULT_HEARTBEAT_SECONDS = 1;
-    public static final int DEFAULT_FAILURE_DETECTION_SECONDS = 3;
+    public static final int DEFAULT_FAILURE_DETECTION_SECONDS = 10;
+    public static final long DEFAULT_SILENT_AFTER_MS = 2_500;
     public static final long DEFAULT_UNREACHABLE_RETENTION_MS = 600_000;
     public static final long DEFAULT_LISTING_TIMEOUT_MS = 100;
   }
@@ -207,6 +213,7 @@ public record GatewayConfig(
     Cluster cluster = new Cluster(clusterEnabled, clusterPort, List.copyOf(members), kubernetes,
         serviceDns, emptyToNull(c.string("publicAddress", null)),
         c.integer("eventBusPort", 0, 0, 65535), heartbeat, failureDetection,
+        c.number("silentAfterMs", Cluster.DEFAULT_SILENT_AFTER_MS, 500, 600_000),
         c.number("unreachableRetentionMs", Cluster.DEFAULT_UNREACHABLE_RETENTION_MS, 0,
             7 * DAY_MS),
         c.integer("minPeers", 0, 0, 100_000),

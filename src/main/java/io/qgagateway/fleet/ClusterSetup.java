@@ -62,9 +62,11 @@ public final class ClusterSetup {
    * How soon a member that stops answering is removed from the cluster (docs/KUBERNETES.md,
    * "Failure detection"). A member that crashes or is killed loses its connections and goes
    * within a second whatever these say; one that hangs (SIGSTOP, a stalled VM, a network cut)
-   * goes when no heartbeat came for {@code failureDetectionSeconds}; Hazelcast's default of 60 s
-   * would hold every request forwarded to it that long. After a split (a member that hung and
-   * resumed), the halves merge after 15 s instead of 5 minutes.
+   * goes when no heartbeat came for {@code failureDetectionSeconds} (Hazelcast's default is
+   * 60 s). Requests are routed around a hung member sooner, by {@link PeerProbe}; this only
+   * decides membership, so it is long enough not to remove a member whose heartbeats merely
+   * stalled. After a split (a member that hung past it and resumed), the halves merge after
+   * 15 s instead of 5 minutes.
    */
   static void failureDetection(Config config, GatewayConfig.Cluster cluster) {
     config.setProperty("hazelcast.heartbeat.interval.seconds",

@@ -7,12 +7,8 @@ import io.qgagateway.api.Addresses;
 import io.qgagateway.config.ConfigException;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.http.Health;
-import io.qgagateway.sim.AgentPort;
-import io.qgagateway.sim.Exchange;
-import io.qgagateway.sim.ReplyWriter;
 import io.qgagateway.sim.SimulatedAgent;
 import io.vertx.core.Future;
-import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.eventbus.DeliveryOptions;
@@ -503,7 +499,7 @@ class ClusterTest {
       for (int i = 0; i < guests.length; i++) {
         // host name = guest@member, so a test can tell two agents of one guest name apart
         SimulatedAgent agent = new SimulatedAgent(vertx, guests[i] + "@" + name, slowFstrim
-            ? SimulatedAgent.Options.DEFAULTS.withWriter(ClusterTest::slowFstrim)
+            ? SimulatedAgent.Options.DEFAULTS.withWriter(SlowFstrim::write)
             : SimulatedAgent.Options.DEFAULTS);
         agents.add(agent);
         await(agent.listenUnix(targets.getJsonObject(i).getString("socket")));
@@ -521,17 +517,6 @@ class ClusterTest {
       vertx.close();
       throw e;
     }
-  }
-
-  /** guest-fstrim answers after a minute; everything else at once. */
-  private static Future<Void> slowFstrim(Exchange exchange, AgentPort port) {
-    if ("guest-fstrim".equals(exchange.command())) {
-      Promise<Void> later = Promise.promise();
-      port.vertx().setTimer(60_000, id -> ReplyWriter.DIRECT.write(exchange, port)
-          .onComplete(later));
-      return later.future();
-    }
-    return ReplyWriter.DIRECT.write(exchange, port);
   }
 
   private double refused(Member m) {
