@@ -31,7 +31,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 /**
  * The README's run command as a new user runs it: the jar on the repository's own
  * conf/config.yaml answers for the demo guests, the real host qemu-ga among them, and stops
- * cleanly on SIGTERM, taking its qemu-ga with it. A configuration typo stops it at once.
+ * cleanly on SIGTERM, taking its qemu-ga with it. A configuration typo, or a certificate file
+ * it cannot read, stops it at once with exit code 2 and the key named.
  */
 class FirstRunProcessIT {
 
@@ -101,6 +102,25 @@ class FirstRunProcessIT {
     assertTrue(gateway.waitFor(60, TimeUnit.SECONDS), "exits" + tail(log));
     assertEquals(2, gateway.exitValue(), tail(log));
     assertTrue(Files.readString(log).contains("http.prot: unknown key"), tail(log));
+  }
+
+  @Test
+  void aMissingCertificateStopsTheStartWithTheKeyNamed() throws Exception {
+    Path missing = dir.resolve("no-such.crt");
+    for (String yaml : List.of(
+        "http:\n  tls: {cert: " + missing + ", key: " + missing + "}\n",
+        "http: {enabled: false}\ncluster:\n  enabled: true\n  tls: {cert: " + missing
+            + ", key: " + missing + ", ca: " + missing + "}\n")) {
+      Path config = dir.resolve("tls.yaml");
+      Files.writeString(config, yaml);
+      Path log = dir.resolve("tls-" + processes.size() + ".log");
+      Process gateway = start(log, config.toString());
+      assertTrue(gateway.waitFor(60, TimeUnit.SECONDS), "exits" + tail(log));
+      assertEquals(2, gateway.exitValue(), tail(log));
+      String key = yaml.startsWith("http:\n") ? "http.tls.cert" : "cluster.tls.cert";
+      assertTrue(Files.readString(log).contains("configuration error: " + key + ": cannot read "
+          + missing), tail(log));
+    }
   }
 
   private Process start(Path log, String config) throws IOException {

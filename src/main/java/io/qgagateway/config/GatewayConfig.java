@@ -49,10 +49,12 @@ public record GatewayConfig(
   /**
    * HTTP: where it listens, the bearer token, and what request bodies may hold in memory:
    * {@code maxBodyBytes} per buffered (JSON) body, {@code maxInFlightBodyBytes} for all requests
-   * in flight together, {@code maxUploadBytes} per streamed file upload (never held whole).
+   * in flight together, {@code maxUploadBytes} per streamed file upload (never held whole);
+   * {@code tls}: HTTPS, or null for plain HTTP.
    */
   public record Http(boolean enabled, String host, int port, String token, long maxBodyBytes,
-                     long maxInFlightBodyBytes, long maxUploadBytes, long bodyIdleTimeoutMs) {
+                     long maxInFlightBodyBytes, long maxUploadBytes, long bodyIdleTimeoutMs,
+                     TlsConfig tls) {
 
     public static final long DEFAULT_MAX_BODY_BYTES = 32L * 1024 * 1024;
     /** Sized for the 768 MiB pod of k8s/: see docs/KUBERNETES.md, "Memory". */
@@ -66,11 +68,16 @@ public record GatewayConfig(
     /** The defaults for everything but where to listen and the token. */
     public Http(boolean enabled, String host, int port, String token) {
       this(enabled, host, port, token, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT_BODY_BYTES,
-          DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_BODY_IDLE_TIMEOUT_MS);
+          DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_BODY_IDLE_TIMEOUT_MS, null);
     }
   }
 
-  public record Bridge(boolean enabled, String host, int port) {
+  /** {@code tls}: TLS on the bridge's socket, or null for plain TCP. */
+  public record Bridge(boolean enabled, String host, int port, TlsConfig tls) {
+
+    public Bridge(boolean enabled, String host, int port) {
+      this(enabled, host, port, null);
+    }
   }
 
   /**
@@ -88,12 +95,14 @@ public record GatewayConfig(
    *                                unreachable (503) before they are forgotten (404)
    * @param minPeers                readiness needs at least this many other gateway members
    * @param listingTimeoutMs        how long {@code agent.guests} waits for each member's details
+   * @param tls                     TLS with client certificates on the clustered event bus, or
+   *                                null for plain TCP
    */
   public record Cluster(boolean enabled, int port, List<String> members, boolean kubernetes,
                         String serviceDns, String publicAddress, int eventBusPort,
                         int heartbeatSeconds, int failureDetectionSeconds,
                         long silentAfterMs, long unreachableRetentionMs, int minPeers,
-                        long listingTimeoutMs) {
+                        long listingTimeoutMs, TlsConfig tls) {
 
     public static final int DEFAULT_HEARTBEAT_SECONDS = 1;
     public static final int DEFAULT_FAILURE_DETECTION_SECONDS = 10;
@@ -188,7 +197,7 @@ public record GatewayConfig(
 
     Section b = root.section("bridge");
     Bridge bridge = new Bridge(b.bool("enabled", false), b.string("host", "127.0.0.1"),
-        b.integer("port", 7000, 0, 65535));
+        b.integer("port", 7000, 0, 65535), TlsConfig.server(b.section("tls")));
     b.finish();
 
     Section c = root.section("cluster");
@@ -217,7 +226,8 @@ public record GatewayConfig(
         c.number("unreachableRetentionMs", Cluster.DEFAULT_UNREACHABLE_RETENTION_MS, 0,
             7 * DAY_MS),
         c.integer("minPeers", 0, 0, 100_000),
-        c.number("listingTimeoutMs", Cluster.DEFAULT_LISTING_TIMEOUT_MS, 10, 60_000));
+        c.number("listingTimeoutMs", Cluster.DEFAULT_LISTING_TIMEOUT_MS, 10, 60_000),
+        TlsConfig.cluster(c.section("tls")));
     c.finish();
 
     JsonObject policy = root.raw("policy");
@@ -306,7 +316,8 @@ public record GatewayConfig(
         h.number("maxInFlightBodyBytes", Http.DEFAULT_MAX_IN_FLIGHT_BODY_BYTES,
             Http.MIN_IN_FLIGHT_BODY_BYTES, 64 * 1024L * 1024 * 1024),
         h.number("maxUploadBytes", Http.DEFAULT_MAX_UPLOAD_BYTES, 1, tib),
-        h.number("bodyIdleTimeoutMs", Http.DEFAULT_BODY_IDLE_TIMEOUT_MS, 100, DAY_MS));
+        h.number("bodyIdleTimeoutMs", Http.DEFAULT_BODY_IDLE_TIMEOUT_MS, 100, DAY_MS),
+        TlsConfig.server(h.section("tls")));
     h.finish();
     if (http.maxInFlightBodyBytes() < http.maxBodyBytes()) {
       throw new ConfigException(h.key("maxInFlightBodyBytes") + ": must be at least "

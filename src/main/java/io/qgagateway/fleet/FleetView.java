@@ -50,6 +50,9 @@ public final class FleetView {
     // still a member, but has not answered the probe lately (hung, or its link cut)
     private volatile boolean silent;
     private volatile long silentSinceMillis;
+    // has answered a probe over the event bus (which TLS authenticates): a process that only
+    // joined Hazelcast and wrote into the fleet record cannot
+    private volatile boolean confirmed;
 
     Node(String id, String name, boolean member) {
       this.id = id;
@@ -83,6 +86,11 @@ public final class FleetView {
     /** Still a member, but it has not answered this member's probe lately. */
     public boolean silent() {
       return member && silent;
+    }
+
+    /** Has answered a probe over the event bus at least once. */
+    public boolean confirmed() {
+      return confirmed;
     }
 
     /** Still a member, but stopping: it finishes what it has and takes nothing new. */
@@ -136,6 +144,9 @@ public final class FleetView {
   /** Routing order: live first, by node name, then id; then those that left, latest first. */
   private static final Comparator<Node> ORDER = Comparator
       .comparing((Node n) -> !n.live())
+      // a holding forged through Hazelcast by a process without the bus certificate never
+      // wins over a member that answered over the bus
+      .thenComparing(n -> n.live() && !n.confirmed)
       .thenComparing(n -> n.live() ? n.name() : "")
       .thenComparing(n -> n.live() ? 0 : -n.leftAtMillis())
       .thenComparing(Node::id);
@@ -163,6 +174,7 @@ public final class FleetView {
     this.retentionMs = retentionMs;
     this.selfNode = new Node(self.id(), self.name(), true);
     selfNode.gateway = true;
+    selfNode.confirmed = true;
   }
 
   /** A view of this member alone (not clustered). */
@@ -240,6 +252,14 @@ public final class FleetView {
         + " guest(s) are unreachable until it does");
     runWatchers(id);
     return true;
+  }
+
+  /** A member answered a probe over the event bus: it may win a duplicated name. */
+  public void memberConfirmed(String id) {
+    Node n = nodes.get(id);
+    if (n != null) {
+      n.confirmed = true;
+    }
   }
 
   /**

@@ -93,6 +93,9 @@ final class PeerProbe {
           asking.remove(id);
           // no handler: a member of a version without the probe, or one whose registrations
           // are being dropped as it leaves; membership decides then
+          if (ar.succeeded()) {
+            view.memberConfirmed(id);
+          }
           if (ar.succeeded() || ar.cause() instanceof ReplyException re
               && re.failureType() != ReplyFailure.TIMEOUT) {
             answered.put(id, System.currentTimeMillis());

@@ -10,6 +10,7 @@ import io.qgagateway.commands.CommandCatalog;
 import io.qgagateway.commands.CommandSpec;
 import io.qgagateway.commands.GuestEndpoint;
 import io.qgagateway.config.GatewayConfig;
+import io.qgagateway.tls.ServerTls;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.buffer.Buffer;
@@ -19,6 +20,7 @@ import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
@@ -51,6 +53,7 @@ public final class HttpApiVerticle extends VerticleBase {
   private final Health health;
   private final BodyBudget budget;
   private HttpServer server;
+  private ServerTls tls;
 
   public HttpApiVerticle(GatewayConfig.Http config, EntryGuard guard, CommandCatalog catalog,
                          PrometheusMeterRegistry prometheus, Health health) {
@@ -90,13 +93,26 @@ public final class HttpApiVerticle extends VerticleBase {
         + ctx.request().method() + " " + ctx.request().path()));
     router.errorHandler(500, ctx -> error(ctx, 500, null, "internal error"));
 
-    server = vertx.createHttpServer();
-    return server.requestHandler(router).listen(config.port(), config.host())
-        .onSuccess(s -> health.httpUp());
+    return ServerTls.load(vertx, config.tls())
+        .compose(loaded -> {
+          tls = loaded;
+          server = vertx.createHttpServer(tls == null ? new HttpServerOptions()
+              : tls.applyTo(new HttpServerOptions()));
+          return server.requestHandler(router).listen(config.port(), config.host());
+        })
+        .onSuccess(s -> {
+          if (tls != null) {
+            tls.watch(server::updateSSLOptions);
+          }
+          health.httpUp();
+        });
   }
 
   @Override
   public Future<?> stop() {
+    if (tls != null) {
+      tls.close();
+    }
     return server == null ? Future.succeededFuture() : server.close();
   }
 

@@ -602,6 +602,11 @@ class ClusterTest {
     for (Member m : members) {
       eventually("member " + m.name() + "'s view holds " + want, () -> viewOf(m).equals(want),
           () -> viewOf(m).toString());
+      // a duplicated name goes to a holder that answered over the bus: wait for the probes
+      eventually("member " + m.name() + " heard every peer over the bus",
+          () -> m.gateway().fleet().nodes().stream().filter(FleetView.Node::live)
+              .allMatch(FleetView.Node::confirmed),
+          () -> m.gateway().fleet().nodes().toString());
     }
     JsonArray[] last = new JsonArray[1];
     Member any = members.get(0);

@@ -36,6 +36,7 @@ class FleetViewTest {
   private void member(String id, String name) {
     view.memberJoined(id);
     view.nodeDescribed(id, name, 0, true);
+    view.memberConfirmed(id);
   }
 
   @Test
@@ -159,6 +160,21 @@ class FleetViewTest {
     assertEquals(1, view.conflicts(), "hv-z still holds it");
     view.memberLeft("id-z", 5_000);
     assertEquals(0, view.conflicts());
+  }
+
+  @Test
+  void aHolderThatNeverAnsweredOverTheBusNeverWinsADuplicatedName() {
+    hold("dup");
+    // a process that joined Hazelcast and forged a holding under a name that sorts first
+    view.memberJoined("id-forger");
+    view.nodeDescribed("id-forger", "0-forged", 0, true);
+    view.held("id-forger", "dup");
+    assertInstanceOf(FleetView.Local.class, view.route("dup"));
+    assertEquals(1, view.conflicts(), "the forged holding is a conflict the gauge shows");
+    member("id-a", "hv-a");
+    view.held("id-a", "dup");
+    assertEquals(List.of("hv-a", "hv-m", "0-forged"), view.holders("dup").stream()
+        .map(FleetView.Node::name).toList());
   }
 
   @Test
