@@ -2,6 +2,7 @@ package io.qgagateway.commands;
 
 import io.qgagateway.api.Addresses;
 import io.qgagateway.api.Failures;
+import io.qgagateway.auth.Principal;
 import io.qgagateway.metrics.GatewayMetrics;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
@@ -56,8 +57,9 @@ public final class EntryVerticle extends VerticleBase {
       return;
     }
     String caller = message.headers().get(GuestEndpoint.CALLER_HEADER);
+    // an event-bus caller, as on agent.X: its principal header, else the bus principal
     MemberEntry.dispatch(vertx, address, message.body(), caller == null ? "jvm" : caller,
-        MemberEntry.LOCAL_SEND_TIMEOUT_MS).onComplete(ar -> {
+        message.headers().get(Principal.HEADER), MemberEntry.LOCAL_SEND_TIMEOUT_MS).onComplete(ar -> {
           if (ar.succeeded()) {
             message.reply(ar.result());
           } else {

@@ -3,6 +3,7 @@ package io.qgagateway.commands;
 import io.qgagateway.api.Addresses;
 import io.qgagateway.api.Codes;
 import io.qgagateway.api.Failures;
+import io.qgagateway.auth.Principal;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.DeliveryOptions;
@@ -39,11 +40,18 @@ public final class MemberEntry {
         : Failures.of(Codes.BAD_REQUEST, "unknown command: " + suffix);
   }
 
-  /** Hands a request to this member's own dispatcher; its failures come back whole. */
+  /**
+   * Hands a request to this member's own dispatcher; its failures come back whole.
+   *
+   * @param principal the {@link Principal#HEADER} value, or null for the event-bus principal
+   */
   public static <T> Future<T> dispatch(Vertx vertx, String address, Object body, String caller,
-                                       long sendTimeoutMs) {
+                                       String principal, long sendTimeoutMs) {
     DeliveryOptions options = new DeliveryOptions().setSendTimeout(sendTimeoutMs)
         .addHeader(GuestEndpoint.CALLER_HEADER, caller);
+    if (principal != null) {
+      options.addHeader(Principal.HEADER, principal);
+    }
     return vertx.eventBus().<T>request(Addresses.local(address), body, options)
         .map(Message::body);
   }
