@@ -79,8 +79,11 @@ public final class GuestLink extends ChannelStatus {
 
   // AWAITING_REPLY, AWAITING_EVIDENCE
   private LinkRequest.Command inFlight;
+  // one probe timer per link (see probeSoon); it outlives the command it was armed for
   private long probeTimer = -1;
+  private long probeTimerAt;
   private long probeDelayMs;
+  private long probeDueNanos;
   private long evidenceTimer = -1;
   private long idleTimer = -1;
   // a reply that belongs to nobody was seen: resync before writing anything else
@@ -474,7 +477,7 @@ public final class GuestLink extends ChannelStatus {
     if (c.successResponse) {
       setPhase(LinkPhase.AWAITING_REPLY);
       probeDelayMs = options.probeAfterMs();
-      scheduleProbe();
+      probeSoon();
     } else {
       setPhase(LinkPhase.AWAITING_EVIDENCE);
       writeProbe();
@@ -511,17 +514,43 @@ public final class GuestLink extends ChannelStatus {
     w.close();
   }
 
-  private void scheduleProbe() {
-    if (probeDelayMs > 0) {
-      probeTimer = driver.setTimer(probeDelayMs, () -> {
-        probeTimer = -1;
-        if (phase == LinkPhase.AWAITING_REPLY) {
-          writeProbe();
-          probeDelayMs = Math.min(probeDelayMs * 2, MAX_PROBE_INTERVAL_MS);
-          scheduleProbe();
-        }
-      });
+  /**
+   * Makes sure the probe timer fires by the command in flight's probe time. Replies nearly
+   * always come first, and the next command's probe time is later than the one armed: so one
+   * timer per link serves every command (re-armed when it fires early), instead of a timer
+   * set and cancelled for each.
+   */
+  private void probeSoon() {
+    if (probeDelayMs <= 0) {
+      return;
     }
+    probeDueNanos = driver.nanoTime() + probeDelayMs * 1_000_000;
+    if (probeTimer >= 0 && probeTimerAt - probeDueNanos <= 0) {
+      return;
+    }
+    cancelTimer(probeTimer);
+    armProbeTimer(probeDueNanos);
+  }
+
+  private void armProbeTimer(long at) {
+    probeTimerAt = at;
+    // rounded down, and due within a millisecond counts as due: never a millisecond late
+    long delayMs = (at - driver.nanoTime()) / 1_000_000;
+    probeTimer = driver.setTimer(Math.max(1, delayMs), this::onProbeTimer);
+  }
+
+  private void onProbeTimer() {
+    probeTimer = -1;
+    if (phase != LinkPhase.AWAITING_REPLY) {
+      return;
+    }
+    if (probeDueNanos - driver.nanoTime() > 1_000_000) {
+      armProbeTimer(probeDueNanos);
+      return;
+    }
+    writeProbe();
+    probeDelayMs = Math.min(probeDelayMs * 2, MAX_PROBE_INTERVAL_MS);
+    probeSoon();
   }
 
   private void writeProbe() {
@@ -670,7 +699,7 @@ public final class GuestLink extends ChannelStatus {
       parseError(c, reply.error());
       return;
     }
-    cancelTimers();
+    cancelPhaseTimers();
     setPhase(LinkPhase.IDLE);
     if (reply.isError()) {
       finish(c, failure(reply.error()));
@@ -823,13 +852,18 @@ public final class GuestLink extends ChannelStatus {
 
   /** The timers of one phase: sync, probe, evidence, idle. Probes written stay expected. */
   private void cancelTimers() {
+    cancelPhaseTimers();
+    cancelTimer(probeTimer);
+    probeTimer = -1;
+  }
+
+  /** As {@link #cancelTimers} but the probe timer, which a reply leaves for the next command. */
+  private void cancelPhaseTimers() {
     cancelTimer(idleTimer);
     idleTimer = -1;
     cancelTimer(syncTimer);
-    cancelTimer(probeTimer);
     cancelTimer(evidenceTimer);
     syncTimer = -1;
-    probeTimer = -1;
     evidenceTimer = -1;
   }
 

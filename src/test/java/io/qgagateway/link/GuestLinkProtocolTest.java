@@ -267,6 +267,26 @@ class GuestLinkProtocolTest {
     assertTrue(next.succeeded());
   }
 
+  @Test
+  void commandsAnsweredInTimeShareOneProbeTimerAndALaterOneIsStillProbedOnTime() {
+    ready();
+    int before = driver.timersSet;
+    for (int i = 0; i < 100; i++) {
+      Future<JsonObject> r = ping(3000);
+      driver.advance(5);
+      answerLast("{}");
+      assertTrue(r.succeeded());
+    }
+    // the probe timer, and the deadline timer re-armed when it fired for nothing
+    assertTrue(driver.timersSet - before <= 3, "timers set: " + (driver.timersSet - before));
+    Future<JsonObject> lost = ping(10_000);
+    driver.advance(999);
+    assertTrue(wire.lastJson().getString("execute").equals("guest-ping"), "not probed early");
+    driver.advance(1);
+    assertEquals("guest-sync-delimited", lastCommand(), "probed 1 s after it was written");
+    assertFalse(lost.isComplete());
+  }
+
   // ---- commands without success reply ----------------------------------------------------------
 
   @Test

@@ -31,6 +31,8 @@ public final class ManualDriver implements LinkDriver {
   private Future<Wire> pendingConnect;
   private io.vertx.core.Promise<Wire> connectPromise;
   public int connects;
+  /** Timers set so far: the hot path must not set one per command. */
+  public int timersSet;
   public FakeWire wire;
 
   /** One connection: what the link wrote to it, and whether it closed it. */
@@ -98,6 +100,7 @@ public final class ManualDriver implements LinkDriver {
   @Override
   public long setTimer(long delayMs, Runnable action) {
     long id = nextTimer++;
+    timersSet++;
     long due = nanoTime() + TimeUnit.MILLISECONDS.toNanos(Math.max(1, delayMs));
     timers.computeIfAbsent(due, k -> new TreeMap<>()).put(id, action);
     dueById.put(id, due);
