@@ -484,7 +484,6 @@ public final class LibvirtChannel extends ChannelStatus {
         accepted.add(c);
       }
     }
-    Call run;
     synchronized (this) {
       for (int i = 0; i < accepted.size(); i++) {
         Call c = accepted.get(first ? accepted.size() - 1 - i : i);
@@ -503,8 +502,8 @@ public final class LibvirtChannel extends ChannelStatus {
         }
       }
       queued = queue.size();
-      run = next();
     }
+    Call run = next();
     if (run != null) {
       calls.execute(() -> run(run));
     }
@@ -529,25 +528,35 @@ public final class LibvirtChannel extends ChannelStatus {
    * The next call to make when none is in flight, now in flight; null when one is, or none
    * waits. Calls answered meanwhile are dropped; those that cannot go now are refused.
    */
-  private synchronized Call next() {
-    while (inFlight == null && !closed) {
-      Call c = queue.pollFirst();
-      queued = queue.size();
-      if (c == null) {
-        return null;
+  private Call next() {
+    List<Call> refused = new ArrayList<>(0);
+    List<String> reasons = new ArrayList<>(0);
+    Call picked = null;
+    synchronized (this) {
+      while (picked == null && inFlight == null && !closed) {
+        Call c = queue.pollFirst();
+        queued = queue.size();
+        if (c == null) {
+          break;
+        }
+        if (c.promise.future().isComplete()) {
+          continue;
+        }
+        String why = c.anyState ? null : unavailable();
+        if (why != null) {
+          refused.add(c);
+          reasons.add(why);
+          continue;
+        }
+        inFlight = c;
+        picked = c;
       }
-      if (c.promise.future().isComplete()) {
-        continue;
-      }
-      String why = c.anyState ? null : unavailable();
-      if (why != null) {
-        outcome(c, Failures.of(Codes.NOT_CONNECTED, why));
-        continue;
-      }
-      inFlight = c;
-      return c;
     }
-    return null;
+    // answered outside the lock: a caller's continuation runs with the guest's queue free
+    for (int i = 0; i < refused.size(); i++) {
+      outcome(refused.get(i), Failures.of(Codes.NOT_CONNECTED, reasons.get(i)));
+    }
+    return picked;
   }
 
   /**
