@@ -2,11 +2,15 @@
 """The reference client of docs/BENCHMARKS.md ("libvirt"): python-libvirt's qemuAgentCommand
 in a loop on one connection, sequential guest-ping.
 usage: pyping.py DOMAIN COUNT WARMUP   prints one JSON line with the figures
-       pyping.py DOMAIN --serve        reads a count per line from stdin, makes that many calls
-                                       and prints one JSON line {"ns": [each call's time]}: the
-                                       benchmark interleaves these blocks with the gateway's"""
+       pyping.py DOMAIN --serve [--event-loop]
+           reads a count per line from stdin, makes that many calls and prints one JSON line
+           {"ns": [each call's time]}: the benchmark interleaves these blocks with the
+           gateway's. --event-loop first registers libvirt's default event loop and runs it on
+           a thread, with keepalive, as the gateway does (libvirt then hands the connection's
+           socket to and from that loop around every call)"""
 import json
 import sys
+import threading
 import time
 
 import libvirt
@@ -25,7 +29,17 @@ def block(dom, count):
 
 
 name = sys.argv[1]
+if "--event-loop" in sys.argv:
+    libvirt.virEventRegisterDefaultImpl()
+
+    def loop():
+        while True:
+            libvirt.virEventRunDefaultImpl()
+
+    threading.Thread(target=loop, daemon=True).start()
 conn = libvirt.open("qemu:///system")
+if "--event-loop" in sys.argv:
+    conn.setKeepAlive(5, 3)
 dom = conn.lookupByName(name)
 if sys.argv[2] == "--serve":
     for line in sys.stdin:
