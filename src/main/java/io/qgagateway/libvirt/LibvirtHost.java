@@ -339,6 +339,8 @@ public final class LibvirtHost extends VerticleBase {
           // a domain that migrated away lives on elsewhere: nothing to tell about it here
           if (detail != 3) {
             remember(gone);
+            // still defined? (a transient domain is not, and may send no UNDEFINED event)
+            added(uuid);
           }
           publishTargets();
         }
@@ -375,6 +377,12 @@ public final class LibvirtHost extends VerticleBase {
       }
       DomainInfo info = ar.result();
       if (info == null) {
+        // gone from libvirt (a transient domain that stopped): listed a while, then forgotten
+        for (Map.Entry<String, String> e : new ArrayList<>(listedStopped.entrySet())) {
+          if (e.getValue().equals(uuid)) {
+            undefined(e.getKey());
+          }
+        }
         return;
       }
       DomainView known = domains.get(uuid);

@@ -187,6 +187,18 @@ class LibvirtBackendTest {
   }
 
   @Test
+  void aTransientDomainThatStopsIsListedForKeepStoppedMsThenGone() {
+    Domain d = libvirt.add("vm-t", DomainState.RUNNING, FakeHypervisor.pong());
+    start(new JsonObject().put("keepStoppedMs", 300));
+    h.awaitReady("vm-t");
+    libvirt.stopTransient(d);
+    waitFor("vm-t stopped", () -> h.link("vm-t") == null);
+    assertEquals(Codes.NOT_CONNECTED, h.failure("ping", body("vm-t")).failureCode());
+    waitFor("forgotten", () -> h.failure("ping", body("vm-t")).failureCode()
+        == Codes.UNKNOWN_GUEST);
+  }
+
+  @Test
   void pausedSuspendedAndAgentlessGuestsAreAnsweredAtOnce() {
     Domain d = libvirt.add("vm-a", DomainState.RUNNING, FakeHypervisor.pong());
     start();

@@ -127,6 +127,12 @@ public final class FakeHypervisor implements Hypervisor {
     emitLifecycle(d, Events.RESUMED, 0);
   }
 
+  /** A transient domain stops: libvirt forgets it, with no UNDEFINED event. */
+  public void stopTransient(Domain d) {
+    domains.remove(d.uuid);
+    stop(d, 0);
+  }
+
   /** {@code virsh define}: a new shut-off domain, and its event. */
   public Domain define(String name) {
     Domain d = add(name, DomainState.SHUTOFF, pong());
