@@ -84,7 +84,7 @@ public final class Gateway {
     this.rules = rules(config);
     this.view = new FleetView(node, new LocalGuests(),
         config.cluster().unreachableRetentionMs());
-    this.store = FleetStore.of(vertx, view);
+    this.store = FleetStore.of(vertx, view, config.cluster().silentAfterMs());
     health.peers(view::livePeers, vertx.isClustered() ? config.cluster().minPeers() : 0);
     this.metrics = new GatewayMetrics(registry, config.metrics().guestLabel());
     this.prometheus = config.metrics().enabled() && registry instanceof PrometheusMeterRegistry p
@@ -274,7 +274,9 @@ public final class Gateway {
     store.stopPublishing();
     List<String> reversed = new ArrayList<>(deployments);
     Collections.reverse(reversed);
-    Future<Void> chain = Future.succeededFuture();
+    // event-bus callers elsewhere stop choosing this member before its handlers go: a request
+    // they hand it is answered, not lost with the process
+    Future<Void> chain = store.withdraw();
     for (String id : reversed) {
       chain = chain.transform(ar -> vertx.undeploy(id));
     }

@@ -11,6 +11,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.qgagateway.config.ConfigException;
 import io.qgagateway.config.ConfigLoader;
 import io.qgagateway.config.GatewayConfig;
+import io.qgagateway.config.TlsConfig;
 import io.qgagateway.fleet.ClusterSetup;
 import io.qgagateway.http.Health;
 import io.vertx.core.Future;
@@ -101,6 +102,10 @@ public final class Main {
     try {
       vertx = await(clustered ? ClusterSetup.clustered(builder, options, config.cluster())
           : Future.succeededFuture(builder.build()));
+    } catch (ConfigException e) {
+      // cluster.tls: a missing or bad certificate file
+      exit(2, "qga-gateway: configuration error: " + e.getMessage());
+      return;
     } catch (RuntimeException e) {
       exit(1, "qga-gateway: could not join the cluster: " + e.getMessage());
       return;
@@ -137,9 +142,10 @@ public final class Main {
     }));
     log.info("qga-gateway started: node " + gateway.node().name() + " (" + gateway.node().id()
         + ")" + (gateway.httpPort() > 0 ? ", HTTP on " + config.http().host() + ":"
-        + gateway.httpPort() : "") + (config.bridge().enabled() ? ", bridge on "
-        + config.bridge().host() + ":" + gateway.bridgePort() : "")
-        + (clustered ? ", clustered" : "") + ", " + (transport.available() ? transport.name()
+        + gateway.httpPort() + tls(config.http().tls()) : "") + (config.bridge().enabled()
+        ? ", bridge on " + config.bridge().host() + ":" + gateway.bridgePort()
+        + tls(config.bridge().tls()) : "")
+        + (clustered ? ", clustered" + tls(config.cluster().tls()) : "") + ", " + (transport.available() ? transport.name()
         : "nio") + " transport, backends: " + gateway.backends());
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       log.info("stopping: draining requests, thawing frozen guests, closing sockets");
@@ -153,6 +159,11 @@ public final class Main {
         log.warning("unclean stop (" + bound + " ms): " + e.getMessage());
       }
     }, "qga-gateway-shutdown"));
+  }
+
+  /** For the start-up line: whether a listener speaks TLS. */
+  private static String tls(TlsConfig tls) {
+    return tls == null ? "" : " (TLS)";
   }
 
   private static <T> T await(Future<T> future) throws InterruptedException {

@@ -2,6 +2,7 @@ package io.qgagateway;
 
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.k8s.ManifestsTest;
+import io.qgagateway.testing.GatewayProcess;
 import io.qgagateway.testing.RawHttp;
 import io.qgagateway.testing.RawHttp.Answer;
 import io.vertx.core.json.JsonArray;
@@ -35,6 +36,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import static io.qgagateway.testing.GatewayProcess.tail;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -193,13 +195,11 @@ class BodyMemoryProcessIT {
 
   private int start(Path log, Path gcLog, String jvmFlags, long podLimit, int cpus, long budget)
       throws Exception {
-    Path jar = Path.of(System.getProperty("qga.jar", "target/qga-gateway.jar")).toAbsolutePath();
-    if (!Files.isRegularFile(jar)) {
-      fail("no gateway jar at " + jar + ": run mvn -B package first (mvn verify does)");
-    }
+    Path jar = GatewayProcess.jar();
     Path config = dir.resolve("config.yaml");
     Files.writeString(config, """
         demo: { simulated: 2, hostAgent: false }
+        libvirt: { enabled: false }
         http: { host: 127.0.0.1, port: 0, maxInFlightBodyBytes: %d }
         policy: { allow: [file-put, file-get] }
         shutdown: { drainMs: 1000 }
@@ -219,7 +219,7 @@ class BodyMemoryProcessIT {
         .redirectOutput(log.toFile());
     builder.environment().put("JAVA_TOOL_OPTIONS", jvmFlags);
     gateway = builder.start();
-    return FirstRunProcessIT.awaitPort(gateway, log);
+    return GatewayProcess.awaitHttpPort(gateway, log);
   }
 
   private void awaitGuests(int port, Path log) throws Exception {
@@ -462,9 +462,5 @@ class BodyMemoryProcessIT {
     }
     return "GC: " + pauses + " collections, heap after a collection at most " + maxAfter
         + " MiB, heap committed at most " + capacity + " MiB";
-  }
-
-  private static String tail(Path log) {
-    return FirstRunProcessIT.tail(log);
   }
 }

@@ -1,6 +1,7 @@
 package io.qgagateway;
 
 import io.qgagateway.demo.HostAgent;
+import io.qgagateway.testing.GatewayProcess;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import org.junit.jupiter.api.AfterEach;
@@ -12,7 +13,6 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -20,10 +20,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
+import static io.qgagateway.testing.GatewayProcess.awaitHttpPort;
+import static io.qgagateway.testing.GatewayProcess.tail;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -31,11 +31,10 @@ import static org.junit.jupiter.api.Assertions.fail;
 /**
  * The README's run command as a new user runs it: the jar on the repository's own
  * conf/config.yaml answers for the demo guests, the real host qemu-ga among them, and stops
- * cleanly on SIGTERM, taking its qemu-ga with it. A configuration typo stops it at once.
+ * cleanly on SIGTERM, taking its qemu-ga with it. A configuration typo, or a certificate file
+ * it cannot read, stops it at once with exit code 2 and the key named.
  */
 class FirstRunProcessIT {
-
-  private static final Pattern STARTED = Pattern.compile("HTTP on 127\\.0\\.0\\.1:(\\d+)");
 
   @TempDir
   Path dir;
@@ -60,7 +59,7 @@ class FirstRunProcessIT {
     }
     Path log = dir.resolve("gateway.log");
     Process gateway = start(log, "conf/config.yaml");
-    int port = awaitPort(gateway, log);
+    int port = awaitHttpPort(gateway, log);
 
     Set<String> expected = hostAgent ? Set.of("host", "sim-1", "sim-2") : Set.of("sim-1", "sim-2");
     long deadline = System.currentTimeMillis() + 30_000;
@@ -105,12 +104,27 @@ class FirstRunProcessIT {
     assertTrue(Files.readString(log).contains("http.prot: unknown key"), tail(log));
   }
 
-  private Process start(Path log, String config) throws IOException {
-    Path jar = Path.of(System.getProperty("qga.jar", "target/qga-gateway.jar")).toAbsolutePath();
-    if (!Files.isRegularFile(jar)) {
-      fail("no gateway jar at " + jar + ": run mvn -B package first (mvn verify does)");
+  @Test
+  void aMissingCertificateStopsTheStartWithTheKeyNamed() throws Exception {
+    Path missing = dir.resolve("no-such.crt");
+    for (String yaml : List.of(
+        "http:\n  tls: {cert: " + missing + ", key: " + missing + "}\n",
+        "http: {enabled: false}\ncluster:\n  enabled: true\n  tls: {cert: " + missing
+            + ", key: " + missing + ", ca: " + missing + "}\n")) {
+      Path config = dir.resolve("tls.yaml");
+      Files.writeString(config, yaml);
+      Path log = dir.resolve("tls-" + processes.size() + ".log");
+      Process gateway = start(log, config.toString());
+      assertTrue(gateway.waitFor(60, TimeUnit.SECONDS), "exits" + tail(log));
+      assertEquals(2, gateway.exitValue(), tail(log));
+      String key = yaml.startsWith("http:\n") ? "http.tls.cert" : "cluster.tls.cert";
+      assertTrue(Files.readString(log).contains("configuration error: " + key + ": cannot read "
+          + missing), tail(log));
     }
-    ProcessBuilder builder = new ProcessBuilder("java", "-jar", jar.toString(),
+  }
+
+  private Process start(Path log, String config) throws IOException {
+    ProcessBuilder builder = new ProcessBuilder("java", "-jar", GatewayProcess.jar().toString(),
         "--config", config)
         .redirectErrorStream(true)
         .redirectOutput(log.toFile());
@@ -118,22 +132,6 @@ class FirstRunProcessIT {
     Process p = builder.start();
     processes.add(p);
     return p;
-  }
-
-  /** The HTTP port a gateway process logs once started; fails with its log if it dies. */
-  static int awaitPort(Process gateway, Path log) throws Exception {
-    long deadline = System.currentTimeMillis() + 60_000;
-    while (System.currentTimeMillis() < deadline) {
-      if (!gateway.isAlive()) {
-        fail("gateway exited with " + gateway.exitValue() + tail(log));
-      }
-      Matcher m = STARTED.matcher(Files.readString(log, StandardCharsets.UTF_8));
-      if (m.find()) {
-        return Integer.parseInt(m.group(1));
-      }
-      Thread.sleep(100);
-    }
-    return fail("gateway did not start within 60 s" + tail(log));
   }
 
   private static boolean waitGone(ProcessHandle child) {
@@ -159,14 +157,4 @@ class FirstRunProcessIT {
     return URI.create("http://127.0.0.1:" + port + path);
   }
 
-  /** The last 40 lines of a process's log, for a failure message. */
-  static String tail(Path log) {
-    try {
-      List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
-      return "\n--- log ---\n" + String.join("\n",
-          lines.subList(Math.max(0, lines.size() - 40), lines.size()));
-    } catch (IOException e) {
-      return "";
-    }
-  }
 }

@@ -138,8 +138,7 @@ public final class CommandVerticle extends VerticleBase {
           st.reason()));
     } else if (route instanceof FleetView.Unreachable u) {
       reply = Failures.fail(Codes.NOT_CONNECTED, unreachable(request, u.holder(),
-          (u.holder().leaving() ? "it began stopping " : "it left the cluster ")
-              + agoMs(u.holder()) + " ms ago"));
+          "it " + u.holder().why() + " " + agoMs(u.holder()) + " ms ago"));
     } else {
       // a libvirt domain of this member that shut off lately: say why, not "no such guest"
       // (other members learn it from the fleet record: FleetView.Stopped);
@@ -167,7 +166,7 @@ public final class CommandVerticle extends VerticleBase {
   }
 
   private static long agoMs(FleetView.Node holder) {
-    return Math.max(0, System.currentTimeMillis() - holder.leftAtMillis());
+    return Math.max(0, System.currentTimeMillis() - holder.unreachableSinceMillis());
   }
 
   /**
@@ -213,9 +212,9 @@ public final class CommandVerticle extends VerticleBase {
   /**
    * Another member holds the guest: its internal address checks the request again. The deadline
    * travels as the time left, so the holder answers at the same moment without relying on
-   * synchronised clocks. If the cluster manager reports the holder gone while the request is on
-   * its way, the request fails at once (503 naming the holder; it may have run there) instead of
-   * waiting for its deadline.
+   * synchronised clocks. If the cluster manager reports the holder gone, or it stops answering
+   * the probe, while the request is on its way, the request fails at once (503 naming the
+   * holder; it may have run there) instead of waiting for its deadline.
    */
   private Future<JsonObject> forward(FleetView.Node holder, String suffix, Object body,
                                      RequestBody request, String caller, long start,
@@ -232,8 +231,8 @@ public final class CommandVerticle extends VerticleBase {
     }
     Promise<JsonObject> reply = ((ContextInternal) context).promise();
     Runnable unwatch = view.watch(holder.id(), () -> reply.tryFail(Failures.of(
-        Codes.NOT_CONNECTED, unreachable(request, holder, holder.name()
-            + " left the cluster while the request was in flight (it may have run there)"))));
+        Codes.NOT_CONNECTED, unreachable(request, holder, holder.name() + " " + holder.why()
+            + " while the request was in flight (it may have run there)"))));
     vertx.eventBus()
         .<JsonObject>request(Addresses.link(holder.id(), request.guest()), forwarded, options)
         .onComplete(ar -> {

@@ -48,10 +48,12 @@ public record GatewayConfig(
   /**
    * HTTP: where it listens, the bearer token, and what request bodies may hold in memory:
    * {@code maxBodyBytes} per buffered (JSON) body, {@code maxInFlightBodyBytes} for all requests
-   * in flight together, {@code maxUploadBytes} per streamed file upload (never held whole).
+   * in flight together, {@code maxUploadBytes} per streamed file upload (never held whole);
+   * {@code tls}: HTTPS, or null for plain HTTP.
    */
   public record Http(boolean enabled, String host, int port, String token, long maxBodyBytes,
-                     long maxInFlightBodyBytes, long maxUploadBytes, long bodyIdleTimeoutMs) {
+                     long maxInFlightBodyBytes, long maxUploadBytes, long bodyIdleTimeoutMs,
+                     TlsConfig tls) {
 
     public static final long DEFAULT_MAX_BODY_BYTES = 32L * 1024 * 1024;
     /** Sized for the 768 MiB pod of k8s/: see docs/KUBERNETES.md, "Memory". */
@@ -65,11 +67,16 @@ public record GatewayConfig(
     /** The defaults for everything but where to listen and the token. */
     public Http(boolean enabled, String host, int port, String token) {
       this(enabled, host, port, token, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT_BODY_BYTES,
-          DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_BODY_IDLE_TIMEOUT_MS);
+          DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_BODY_IDLE_TIMEOUT_MS, null);
     }
   }
 
-  public record Bridge(boolean enabled, String host, int port) {
+  /** {@code tls}: TLS on the bridge's socket, or null for plain TCP. */
+  public record Bridge(boolean enabled, String host, int port, TlsConfig tls) {
+
+    public Bridge(boolean enabled, String host, int port) {
+      this(enabled, host, port, null);
+    }
   }
 
   /**
@@ -77,20 +84,28 @@ public record GatewayConfig(
    * default) picks a free port, a fixed one lets a firewall or NetworkPolicy name it.
    *
    * @param heartbeatSeconds        Hazelcast's heartbeat interval
-   * @param failureDetectionSeconds a member silent this long is removed from the cluster (a
-   *                                crashed one whose connections close goes at once)
+   * @param failureDetectionSeconds a member that sends Hazelcast no heartbeat this long is
+   *                                removed from the cluster (a crashed one whose connections
+   *                                close goes at once)
+   * @param silentAfterMs           a member that has not answered the gateway's probe over the
+   *                                event bus this long is unreachable for routing (503) until it
+   *                                answers again, without leaving the cluster
    * @param unreachableRetentionMs  how long the guests of a member that left stay known as
    *                                unreachable (503) before they are forgotten (404)
    * @param minPeers                readiness needs at least this many other gateway members
    * @param listingTimeoutMs        how long {@code agent.guests} waits for each member's details
+   * @param tls                     TLS with client certificates on the clustered event bus, or
+   *                                null for plain TCP
    */
   public record Cluster(boolean enabled, int port, List<String> members, boolean kubernetes,
                         String serviceDns, String publicAddress, int eventBusPort,
                         int heartbeatSeconds, int failureDetectionSeconds,
-                        long unreachableRetentionMs, int minPeers, long listingTimeoutMs) {
+                        long silentAfterMs, long unreachableRetentionMs, int minPeers,
+                        long listingTimeoutMs, TlsConfig tls) {
 
     public static final int DEFAULT_HEARTBEAT_SECONDS = 1;
-    public static final int DEFAULT_FAILURE_DETECTION_SECONDS = 3;
+    public static final int DEFAULT_FAILURE_DETECTION_SECONDS = 10;
+    public static final long DEFAULT_SILENT_AFTER_MS = 2_500;
     public static final long DEFAULT_UNREACHABLE_RETENTION_MS = 600_000;
     public static final long DEFAULT_LISTING_TIMEOUT_MS = 100;
   }
@@ -181,7 +196,7 @@ public record GatewayConfig(
 
     Section b = root.section("bridge");
     Bridge bridge = new Bridge(b.bool("enabled", false), b.string("host", "127.0.0.1"),
-        b.integer("port", 7000, 0, 65535));
+        b.integer("port", 7000, 0, 65535), TlsConfig.server(b.section("tls")));
     b.finish();
 
     Section c = root.section("cluster");
@@ -206,10 +221,12 @@ public record GatewayConfig(
     Cluster cluster = new Cluster(clusterEnabled, clusterPort, List.copyOf(members), kubernetes,
         serviceDns, emptyToNull(c.string("publicAddress", null)),
         c.integer("eventBusPort", 0, 0, 65535), heartbeat, failureDetection,
+        c.number("silentAfterMs", Cluster.DEFAULT_SILENT_AFTER_MS, 500, 600_000),
         c.number("unreachableRetentionMs", Cluster.DEFAULT_UNREACHABLE_RETENTION_MS, 0,
             7 * DAY_MS),
         c.integer("minPeers", 0, 0, 100_000),
-        c.number("listingTimeoutMs", Cluster.DEFAULT_LISTING_TIMEOUT_MS, 10, 60_000));
+        c.number("listingTimeoutMs", Cluster.DEFAULT_LISTING_TIMEOUT_MS, 10, 60_000),
+        TlsConfig.cluster(c.section("tls")));
     c.finish();
 
     JsonObject policy = root.raw("policy");
@@ -297,7 +314,8 @@ public record GatewayConfig(
         h.number("maxInFlightBodyBytes", Http.DEFAULT_MAX_IN_FLIGHT_BODY_BYTES,
             Http.MIN_IN_FLIGHT_BODY_BYTES, 64 * 1024L * 1024 * 1024),
         h.number("maxUploadBytes", Http.DEFAULT_MAX_UPLOAD_BYTES, 1, tib),
-        h.number("bodyIdleTimeoutMs", Http.DEFAULT_BODY_IDLE_TIMEOUT_MS, 100, DAY_MS));
+        h.number("bodyIdleTimeoutMs", Http.DEFAULT_BODY_IDLE_TIMEOUT_MS, 100, DAY_MS),
+        TlsConfig.server(h.section("tls")));
     h.finish();
     if (http.maxInFlightBodyBytes() < http.maxBodyBytes()) {
       throw new ConfigException(h.key("maxInFlightBodyBytes") + ": must be at least "

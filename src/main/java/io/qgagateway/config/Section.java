@@ -27,6 +27,11 @@ final class Section {
     return new Section("", json == null ? new JsonObject() : json);
   }
 
+  /** This section's own key, e.g. {@code http.tls}. */
+  String path() {
+    return path;
+  }
+
   String key(String key) {
     return path.isEmpty() ? key : path + "." + key;
   }

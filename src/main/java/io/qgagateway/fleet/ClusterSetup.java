@@ -1,10 +1,13 @@
 package io.qgagateway.fleet;
 
+import com.hazelcast.config.ClassFilter;
 import com.hazelcast.config.Config;
+import com.hazelcast.config.JavaSerializationFilterConfig;
 import com.hazelcast.config.JoinConfig;
 import com.hazelcast.config.NetworkConfig;
 import com.hazelcast.config.ReplicatedMapConfig;
 import io.qgagateway.config.GatewayConfig;
+import io.qgagateway.tls.TlsMaterial;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxBuilder;
@@ -34,6 +37,13 @@ public final class ClusterSetup {
     // reads nothing before it has the whole record
     config.addReplicatedMapConfig(new ReplicatedMapConfig(HazelcastFleetStore.MAPS_PATTERN)
         .setAsyncFillup(false).setStatisticsEnabled(false));
+    // Hazelcast membership is not authenticated (docs/SECURITY.md, "Transport"): whatever
+    // joins may send objects to deserialize. Only what the cluster stores is accepted:
+    // Hazelcast's default allow-list (java*, com.hazelcast., arrays) plus Vert.x's node and
+    // registration records and the gateway's own.
+    config.getSerializationConfig().setJavaSerializationFilterConfig(
+        new JavaSerializationFilterConfig().setWhitelist(new ClassFilter()
+            .addPrefixes("io.vertx.", "io.qgagateway.")));
     NetworkConfig network = config.getNetworkConfig();
     network.setPort(cluster.port()).setPortAutoIncrement(true).setPortCount(20);
     JoinConfig join = network.getJoin();
@@ -48,7 +58,11 @@ public final class ClusterSetup {
       // one member per entry: "127.0.0.1:5701-5703" does not parse. The getters' collections
       // are read-only in Hazelcast 5.6: replace them whole
       join.getTcpIpConfig().setEnabled(true).setMembers(new ArrayList<>(cluster.members()));
-      String bind = cluster.publicAddress() != null ? cluster.publicAddress() : "127.0.0.1";
+    }
+    // bound to one address, never 0.0.0.0: the pod IP (QGA_POD_IP) in Kubernetes, loopback
+    // when nothing says otherwise
+    String bind = cluster.publicAddress() != null ? cluster.publicAddress() : "127.0.0.1";
+    if (cluster.publicAddress() != null || !cluster.kubernetes()) {
       network.getInterfaces().setEnabled(true).setInterfaces(new ArrayList<>(List.of(bind)));
       config.setProperty("hazelcast.socket.bind.any", "false");
     }
@@ -62,9 +76,11 @@ public final class ClusterSetup {
    * How soon a member that stops answering is removed from the cluster (docs/KUBERNETES.md,
    * "Failure detection"). A member that crashes or is killed loses its connections and goes
    * within a second whatever these say; one that hangs (SIGSTOP, a stalled VM, a network cut)
-   * goes when no heartbeat came for {@code failureDetectionSeconds}; Hazelcast's default of 60 s
-   * would hold every request forwarded to it that long. After a split (a member that hung and
-   * resumed), the halves merge after 15 s instead of 5 minutes.
+   * goes when no heartbeat came for {@code failureDetectionSeconds} (Hazelcast's default is
+   * 60 s). Requests are routed around a hung member sooner, by {@link PeerProbe}; this only
+   * decides membership, so it is long enough not to remove a member whose heartbeats merely
+   * stalled. After a split (a member that hung past it and resumed), the halves merge after
+   * 15 s instead of 5 minutes.
    */
   static void failureDetection(Config config, GatewayConfig.Cluster cluster) {
     config.setProperty("hazelcast.heartbeat.interval.seconds",
@@ -79,7 +95,11 @@ public final class ClusterSetup {
     config.setProperty("hazelcast.graceful.shutdown.max.wait", "10");
   }
 
-  /** A clustered Vert.x whose event bus listens where the other members can reach it. */
+  /**
+   * A clustered Vert.x whose event bus listens where the other members can reach it, with TLS
+   * and required client certificates when {@code cluster.tls} is set (its files are read here,
+   * before Vert.x starts: a bad one fails with a {@link io.qgagateway.config.ConfigException}).
+   */
   public static Future<Vertx> clustered(VertxBuilder builder, VertxOptions options,
                                         GatewayConfig.Cluster cluster) {
     return clustered(builder, options, cluster, hazelcastConfig(cluster));
@@ -94,6 +114,13 @@ public final class ClusterSetup {
     String host = cluster.publicAddress() != null ? cluster.publicAddress() : "127.0.0.1";
     // 0: a free port; a fixed one for firewalls and Kubernetes NetworkPolicies
     options.getEventBusOptions().setHost(host).setPort(cluster.eventBusPort());
+    if (cluster.tls() != null) {
+      try {
+        TlsMaterial.read(cluster.tls()).applyTo(options.getEventBusOptions());
+      } catch (RuntimeException e) {
+        return Future.failedFuture(e);
+      }
+    }
     return builder.with(options)
         .withClusterManager(new GatewayClusterManager(hazelcast))
         .buildClustered();

@@ -16,12 +16,13 @@ public interface FleetStore {
 
   /**
    * The store for this Vert.x: the Hazelcast record when clustered through
-   * {@link ClusterSetup}, none on a member of its own.
+   * {@link ClusterSetup} (a member silent for {@code silentAfterMs} is unreachable), none on a
+   * member of its own.
    */
-  static FleetStore of(Vertx vertx, FleetView view) {
+  static FleetStore of(Vertx vertx, FleetView view, long silentAfterMs) {
     if (vertx instanceof VertxInternal internal
         && internal.clusterManager() instanceof GatewayClusterManager cluster) {
-      return new HazelcastFleetStore(vertx, cluster, view);
+      return new HazelcastFleetStore(vertx, cluster, view, silentAfterMs);
     }
     if (vertx.isClustered()) {
       throw new IllegalStateException("a clustered gateway needs the cluster manager of "
@@ -44,6 +45,15 @@ public interface FleetStore {
    * unknown, once it has left), so the removals of its links are no longer published.
    */
   default void stopPublishing() {
+  }
+
+  /**
+   * The member is shutting down: the other members' event buses stop sending it
+   * {@code agent.*} requests; its handlers still serve what arrives until they are undeployed.
+   * Completes once the others have had time to hear of it.
+   */
+  default Future<Void> withdraw() {
+    return Future.succeededFuture();
   }
 
   default Future<Void> stop() {

@@ -119,8 +119,8 @@ public final class FleetVerticle extends VerticleBase {
       }
       if (!node.live()) {
         parts.add(Future.succeededFuture(undescribed(node, held, filter, "held by " + node.name()
-            + ", unreachable: it " + (node.leaving() ? "began stopping" : "left the cluster")
-            + " at " + Instant.ofEpochMilli(node.leftAtMillis()))));
+            + ", unreachable: it " + node.why() + " at "
+            + Instant.ofEpochMilli(node.unreachableSinceMillis()))));
         continue;
       }
       parts.add(vertx.eventBus()
@@ -156,7 +156,8 @@ public final class FleetVerticle extends VerticleBase {
             .put("nodeName", node.name()).put("state", "disconnected").put("described", false)
             .put("lastError", why);
         if (!node.live()) {
-          entry.put("unreachableSince", Instant.ofEpochMilli(node.leftAtMillis()).toString());
+          entry.put("unreachableSince",
+              Instant.ofEpochMilli(node.unreachableSinceMillis()).toString());
         }
         out.add(entry);
       }

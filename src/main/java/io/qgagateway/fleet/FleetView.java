@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -17,8 +18,10 @@ import java.util.function.Predicate;
 /**
  * Which member holds which guest, as this member knows it. Its own guests are in
  * {@link LocalGuests}; the others' come from the cluster-wide map of holdings (a
- * {@link FleetStore}), and whether a member is alive from the cluster manager's membership events.
- * Read on every request, from any thread, without locks or allocation for a guest with one holder.
+ * {@link FleetStore}), whether a member is alive from the cluster manager's membership events,
+ * and whether it answers from the store's probe (a silent member takes no requests until it
+ * answers again, without leaving). Read on every request, from any thread, without locks or
+ * allocation for a guest with one holder.
  *
  * <p>A member that leaves the cluster (stopped, crashed, hung past failure detection) does not
  * take its guests with it: they stay known as <em>unreachable</em> (503 "held by X, unreachable")
@@ -44,6 +47,12 @@ public final class FleetView {
     // said it is stopping: still a member, finishing what it has, taking nothing new
     private volatile boolean leaving;
     private volatile long leftAtMillis;
+    // still a member, but has not answered the probe lately (hung, or its link cut)
+    private volatile boolean silent;
+    private volatile long silentSinceMillis;
+    // has answered a probe over the event bus (which TLS authenticates): a process that only
+    // joined Hazelcast and wrote into the fleet record cannot
+    private volatile boolean confirmed;
 
     Node(String id, String name, boolean member) {
       this.id = id;
@@ -67,11 +76,21 @@ public final class FleetView {
     }
 
     /**
-     * Takes requests: a member of the cluster now, as the cluster manager reports it, and not
-     * stopping.
+     * Takes requests: a member of the cluster now, as the cluster manager reports it, not
+     * stopping, and answering.
      */
     public boolean live() {
-      return member && !leaving;
+      return member && !leaving && !silent;
+    }
+
+    /** Still a member, but it has not answered this member's probe lately. */
+    public boolean silent() {
+      return member && silent;
+    }
+
+    /** Has answered a probe over the event bus at least once. */
+    public boolean confirmed() {
+      return confirmed;
     }
 
     /** Still a member, but stopping: it finishes what it has and takes nothing new. */
@@ -84,9 +103,20 @@ public final class FleetView {
       return leftAtMillis;
     }
 
+    /** Since when requests for its guests are refused (epoch ms), 0 while live. */
+    public long unreachableSinceMillis() {
+      return silent() && !leaving ? silentSinceMillis : leftAtMillis;
+    }
+
+    /** Why it takes no requests, as "it ..." completes it: "left the cluster", and so on. */
+    public String why() {
+      return leaving() ? "began stopping" : silent() ? "stopped answering" : "left the cluster";
+    }
+
     @Override
     public String toString() {
-      return name() + (live() ? "" : leaving && member ? " (leaving)" : " (left)");
+      return name() + (live() ? "" : leaving() ? " (leaving)" : silent() ? " (silent)"
+          : " (left)");
     }
   }
 
@@ -121,6 +151,9 @@ public final class FleetView {
   /** Routing order: live first, by node name, then id; then those that left, latest first. */
   private static final Comparator<Node> ORDER = Comparator
       .comparing((Node n) -> !n.live())
+      // a holding forged through Hazelcast by a process without the bus certificate never
+      // wins over a member that answered over the bus
+      .thenComparing(n -> n.live() && !n.confirmed)
       .thenComparing(n -> n.live() ? n.name() : "")
       .thenComparing(n -> n.live() ? 0 : -n.leftAtMillis())
       .thenComparing(Node::id);
@@ -141,6 +174,8 @@ public final class FleetView {
   // members forgotten after the retention: their entries may linger in the record a little
   private final Map<String, Long> forgotten = new ConcurrentHashMap<>();
   private volatile Predicate<String> isMember = id -> false;
+  // "<node>/<guest>" the view has and the record lacked at the last reconcile
+  private volatile Set<String> missingOnce = Set.of();
 
   public FleetView(NodeIdentity self, LocalGuests local, long retentionMs) {
     this.self = self;
@@ -148,6 +183,7 @@ public final class FleetView {
     this.retentionMs = retentionMs;
     this.selfNode = new Node(self.id(), self.name(), true);
     selfNode.gateway = true;
+    selfNode.confirmed = true;
   }
 
   /** A view of this member alone (not clustered). */
@@ -199,9 +235,63 @@ public final class FleetView {
     if (news) {
       n.leftAtMillis = 0;
       n.leaving = false;
+      n.silent = false;
     }
     n.member = true;
     return news;
+  }
+
+  /**
+   * A member has not answered this member's probe for a while (hung, stalled, its link cut),
+   * though the cluster manager still lists it: its guests are unreachable and the requests
+   * forwarded to it fail now, until it answers again. It stays a member: a pause shorter than
+   * Hazelcast's failure detection heals without a split.
+   *
+   * @return whether that is news
+   */
+  public synchronized boolean memberSilent(String id, long sinceMillis) {
+    Node n = nodes.get(id);
+    if (n == null || !n.member || n.silent) {
+      return false;
+    }
+    n.silentSinceMillis = sinceMillis;
+    n.silent = true;
+    log.warn("member " + n.name() + " (" + id + ") has not answered for "
+        + (System.currentTimeMillis() - sinceMillis) + " ms; its " + guestsOf(id).size()
+        + " guest(s) are unreachable until it does");
+    runWatchers(id);
+    return true;
+  }
+
+  /** A member answered a probe over the event bus: it may win a duplicated name. */
+  public void memberConfirmed(String id) {
+    Node n = nodes.get(id);
+    if (n != null) {
+      n.confirmed = true;
+    }
+  }
+
+  /**
+   * A silent member answers again: it takes requests again.
+   *
+   * @return whether that is news
+   */
+  public synchronized boolean memberAnswers(String id) {
+    Node n = nodes.get(id);
+    if (n == null || !n.silent) {
+      return false;
+    }
+    n.silent = false;
+    log.info("member " + n.name() + " (" + id + ") answers again after "
+        + (System.currentTimeMillis() - n.silentSinceMillis) + " ms");
+    return true;
+  }
+
+  private void runWatchers(String id) {
+    Set<Runnable> waiting = watchers.remove(id);
+    if (waiting != null) {
+      waiting.forEach(Runnable::run);
+    }
   }
 
   /**
@@ -222,14 +312,12 @@ public final class FleetView {
       n.leftAtMillis = nowMillis;
     }
     n.member = false;
+    n.silent = false;
     if (n.gateway || byNode.containsKey(id)) {
       log.warn("member " + n.name() + " (" + id + ") left the cluster; its "
           + guestsOf(id).size() + " guest(s) are unreachable for " + retentionMs + " ms");
     }
-    Set<Runnable> waiting = watchers.remove(id);
-    if (waiting != null) {
-      waiting.forEach(Runnable::run);
-    }
+    runWatchers(id);
     return true;
   }
 
@@ -462,13 +550,13 @@ public final class FleetView {
 
   /**
    * Runs {@code onLeft} (on the thread that learns it, possibly at once) when member
-   * {@code nodeId} leaves the cluster; the returned handle cancels it.
+   * {@code nodeId} leaves the cluster or falls silent; the returned handle cancels it.
    */
   public Runnable watch(String nodeId, Runnable onLeft) {
     Set<Runnable> set = watchers.computeIfAbsent(nodeId, k -> ConcurrentHashMap.newKeySet());
     set.add(onLeft);
     Node n = nodes.get(nodeId);
-    if (n != null && !n.member && set.remove(onLeft)) {
+    if (n != null && (!n.member || n.silent) && set.remove(onLeft)) {
       onLeft.run();
     }
     return () -> {
@@ -528,7 +616,10 @@ public final class FleetView {
    * Makes the view's holdings equal to {@code record} (node id -> guests, as the cluster-wide
    * map holds them now), for what its events missed; {@code current} reads an entry of the
    * record again just before it is changed here ({@code ""} held, a reason for a stopped
-   * domain, null gone), so an event that raced the snapshot wins.
+   * domain, null gone), so an event that raced the snapshot wins. An entry the record lacks is
+   * removed only when it lacked it at the previous call too: while a member that was split off
+   * merges back, Hazelcast empties its copy of the record and fills it again (seen: 5 entries
+   * missing for a moment, their guests answered 404 until the next call put them back).
    *
    * @return entries added and removed
    */
@@ -554,15 +645,22 @@ public final class FleetView {
         }
       }
     }
+    Set<String> missing = new HashSet<>();
     for (Map.Entry<String, Set<String>> e : byNode.entrySet()) {
       Set<String> inRecord = record.getOrDefault(e.getKey(), Set.of());
       for (String guest : new ArrayList<>(e.getValue())) {
         if (!inRecord.contains(guest) && current.apply(e.getKey(), guest) == null) {
-          released(e.getKey(), guest);
-          removed++;
+          String key = e.getKey() + "/" + guest;
+          if (missingOnce.contains(key)) {
+            released(e.getKey(), guest);
+            removed++;
+          } else {
+            missing.add(key);
+          }
         }
       }
     }
+    missingOnce = missing;
     // a tombstone outlives the record's entries by a while, then goes
     long now = System.currentTimeMillis();
     forgotten.entrySet().removeIf(f -> !record.containsKey(f.getKey())

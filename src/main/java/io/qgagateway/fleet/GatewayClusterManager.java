@@ -1,12 +1,21 @@
 package io.qgagateway.fleet;
 
 import com.hazelcast.config.Config;
+import io.qgagateway.api.Addresses;
+import io.vertx.core.Completable;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.internal.logging.Logger;
 import io.vertx.core.internal.logging.LoggerFactory;
 import io.vertx.core.spi.cluster.NodeListener;
+import io.vertx.core.spi.cluster.RegistrationInfo;
 import io.vertx.spi.cluster.hazelcast.HazelcastClusterManager;
 
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
@@ -14,6 +23,10 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * join and leave. The cluster manager has one listener slot, which Vert.x itself fills (its HA
  * manager); this class keeps Vert.x's listener and calls the gateway's after it, so Vert.x's own
  * clean-up of a lost member's registrations has run when the gateway hears of it.
+ *
+ * <p>It also keeps this member's registrations of the public {@code agent.*} addresses, so a
+ * stopping member can withdraw them from the cluster while its handlers still serve: other
+ * members' event buses stop choosing it, and what they sent before is still answered.
  */
 public final class GatewayClusterManager extends HazelcastClusterManager {
 
@@ -21,6 +34,8 @@ public final class GatewayClusterManager extends HazelcastClusterManager {
 
   private final List<NodeListener> listeners = new CopyOnWriteArrayList<>();
   private volatile NodeListener vertxOwn;
+  // address -> this member's registrations of it (public addresses only)
+  private final Map<String, Set<RegistrationInfo>> publicRegistrations = new ConcurrentHashMap<>();
 
   public GatewayClusterManager(Config config) {
     super(config);
@@ -35,6 +50,42 @@ public final class GatewayClusterManager extends HazelcastClusterManager {
 
   public void removeNodeListener(NodeListener listener) {
     listeners.remove(listener);
+  }
+
+  @Override
+  public void addRegistration(String address, RegistrationInfo info,
+                              Completable<Void> promise) {
+    if (address.startsWith(Addresses.PUBLIC_PREFIX)) {
+      publicRegistrations.computeIfAbsent(address, a -> ConcurrentHashMap.newKeySet()).add(info);
+    }
+    super.addRegistration(address, info, promise);
+  }
+
+  @Override
+  public void removeRegistration(String address, RegistrationInfo info,
+                                 Completable<Void> promise) {
+    Set<RegistrationInfo> infos = publicRegistrations.get(address);
+    if (infos != null) {
+      infos.remove(info);
+    }
+    super.removeRegistration(address, info, promise);
+  }
+
+  /**
+   * Removes this member's registrations of the public addresses from the cluster, keeping the
+   * local handlers: the others stop sending {@code agent.*} here (once their event buses hear
+   * of it), and whatever reaches this member meanwhile is still served.
+   */
+  public Future<Void> withdrawPublicAddresses() {
+    List<Future<Void>> removed = new ArrayList<>();
+    publicRegistrations.forEach((address, infos) -> {
+      for (RegistrationInfo info : infos) {
+        Promise<Void> done = Promise.promise();
+        super.removeRegistration(address, info, done);
+        removed.add(done.future());
+      }
+    });
+    return Future.join(removed).mapEmpty();
   }
 
   /** Vert.x's own listener: kept, and called before the gateway's. */

@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BiConsumer;
@@ -36,7 +37,8 @@ import java.util.function.BiConsumer;
  *   member at start; {@code leftAt} is added by the coordinator (the live member with the lowest
  *   node id) when the cluster manager reports the member gone.</li>
  * </ul>
- * Who is alive comes from the cluster manager's node listener. The coordinator removes the
+ * Who is a member comes from the cluster manager (its member list and node listener); whether
+ * a member answers, from a {@link PeerProbe} over the event bus. The coordinator removes the
  * entries of members forgotten after the retention. Map calls that may block run on a worker, in
  * order; the listeners run on Hazelcast's event threads and only update the view.
  */
@@ -64,11 +66,19 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
    * by Hazelcast's anti-entropy, and this catches the view up with it.
    */
   static final long RECONCILE_MS = 5_000;
+  /** The longest a stopping member waits for its agent.* registrations to be removed. */
+  private static final long WITHDRAW_WAIT_MS = 2_000;
+  /**
+   * How long a stopping member still serves after withdrawing: the other event buses hear of
+   * the removal through Hazelcast's entry events, within milliseconds unless loaded.
+   */
+  private static final long WITHDRAW_GRACE_MS = 500;
 
   private final Vertx vertx;
   private final GatewayClusterManager cluster;
   private final FleetView view;
   private final String selfId;
+  private final PeerProbe probe;
   // guests whose entry is still to be written, as LocalGuests.record says at the flush
   private final Set<String> pending = ConcurrentHashMap.newKeySet();
   private final AtomicBoolean flushing = new AtomicBoolean();
@@ -88,11 +98,13 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
   private long reconcile = -1;
   private final AtomicBoolean reconciling = new AtomicBoolean();
 
-  HazelcastFleetStore(Vertx vertx, GatewayClusterManager cluster, FleetView view) {
+  HazelcastFleetStore(Vertx vertx, GatewayClusterManager cluster, FleetView view,
+                      long silentAfterMs) {
     this.vertx = vertx;
     this.cluster = cluster;
     this.view = view;
     this.selfId = view.self().id();
+    this.probe = new PeerProbe(vertx, view, silentAfterMs);
   }
 
   static String key(String nodeId, String guest) {
@@ -104,7 +116,8 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
     context = vertx.getOrCreateContext();
     view.membership(id -> cluster.getNodes().contains(id));
     cluster.addNodeListener(this);
-    return context.<Void>executeBlocking(() -> {
+    // answering the others' probes before they learn of this member from the record
+    return probe.listen().compose(x -> context.<Void>executeBlocking(() -> {
       HazelcastInstance hz = cluster.getHazelcastInstance();
       nodes = hz.getReplicatedMap(NODES_MAP);
       guests = hz.getReplicatedMap(GUESTS_MAP);
@@ -133,9 +146,10 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
           + view.remoteGuests(true) + " of their guests reachable, "
           + view.remoteGuests(false) + " unreachable");
       return null;
-    }).onSuccess(v -> {
+    })).onSuccess(v -> {
       poll = vertx.setPeriodic(MEMBERSHIP_POLL_MS, id -> pollMembers());
       reconcile = vertx.setPeriodic(RECONCILE_MS, id -> reconcile());
+      probe.start();
     });
   }
 
@@ -273,6 +287,19 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
           .put("name", view.self().name()).put("leftAt", now).put("leaving", true).encode()),
           true);
     }
+  }
+
+  @Override
+  public Future<Void> withdraw() {
+    // bounded: removing registrations can block while Hazelcast repairs another member's loss
+    return cluster.withdrawPublicAddresses()
+        .timeout(WITHDRAW_WAIT_MS, TimeUnit.MILLISECONDS)
+        .otherwise(e -> {
+          log.warn("withdrawing this member's agent.* registrations: " + e);
+          return null;
+        })
+        .compose(v -> vertx.timer(WITHDRAW_GRACE_MS))
+        .mapEmpty();
   }
 
   // ---- the maps' events ------------------------------------------------------------------------
@@ -431,7 +458,7 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
     }
     List<FleetView.Node> left = new ArrayList<>();
     for (FleetView.Node n : view.nodes()) {
-      if (!n.live() && n.gateway() && recordedLeft.add(n.id())) {
+      if (!n.live() && !n.silent() && n.gateway() && recordedLeft.add(n.id())) {
         left.add(n);
       }
     }
@@ -471,12 +498,12 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
     }
     stopPublishing();
     if (context == null || guests == null) {
-      return Future.succeededFuture();
+      return probe.stop();
     }
-    return context.executeBlocking(() -> {
+    return context.<Void>executeBlocking(() -> {
       guests.removeEntryListener(guestsListener);
       nodes.removeEntryListener(nodesListener);
       return null;
-    });
+    }).eventually(probe::stop);
   }
 }

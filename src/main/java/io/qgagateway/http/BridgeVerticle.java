@@ -7,6 +7,7 @@ import io.qgagateway.commands.CommandCatalog;
 import io.qgagateway.commands.CommandSpec;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.metrics.GatewayMetrics;
+import io.qgagateway.tls.ServerTls;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.buffer.Buffer;
@@ -19,6 +20,7 @@ import io.vertx.core.internal.logging.LoggerFactory;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.NetServer;
+import io.vertx.core.net.NetServerOptions;
 import io.vertx.core.net.NetSocket;
 import io.vertx.core.parsetools.RecordParser;
 
@@ -58,6 +60,7 @@ public final class BridgeVerticle extends VerticleBase {
   private final GatewayMetrics metrics;
   // held in a field: Vert.x 5.1 closes an unreferenced server on GC
   private NetServer server;
+  private ServerTls tls;
 
   public BridgeVerticle(GatewayConfig.Bridge config, CommandCatalog catalog,
                         GatewayMetrics metrics) {
@@ -73,12 +76,26 @@ public final class BridgeVerticle extends VerticleBase {
 
   @Override
   public Future<?> start() {
-    server = vertx.createNetServer().connectHandler(socket -> new Connection(socket).start());
-    return server.listen(config.port(), config.host());
+    return ServerTls.load(vertx, config.tls())
+        .compose(loaded -> {
+          tls = loaded;
+          server = vertx.createNetServer(tls == null ? new NetServerOptions()
+                  : tls.applyTo(new NetServerOptions()))
+              .connectHandler(socket -> new Connection(socket).start());
+          return server.listen(config.port(), config.host());
+        })
+        .onSuccess(s -> {
+          if (tls != null) {
+            tls.watch(server::updateSSLOptions);
+          }
+        });
   }
 
   @Override
   public Future<?> stop() {
+    if (tls != null) {
+      tls.close();
+    }
     return server == null ? Future.succeededFuture() : server.close();
   }
 

@@ -7,12 +7,14 @@ import io.qgagateway.api.Codes;
 import io.qgagateway.commands.CommandCatalog;
 import io.qgagateway.commands.CommandSpec;
 import io.qgagateway.config.GatewayConfig;
+import io.qgagateway.tls.ServerTls;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
@@ -43,6 +45,7 @@ public final class HttpApiVerticle extends VerticleBase {
   private final Health health;
   private final BodyBudget budget;
   private HttpServer server;
+  private ServerTls tls;
 
   public HttpApiVerticle(GatewayConfig.Http config, CommandCatalog catalog,
                          PrometheusMeterRegistry prometheus, Health health) {
@@ -81,13 +84,26 @@ public final class HttpApiVerticle extends VerticleBase {
         + ctx.request().method() + " " + ctx.request().path()));
     router.errorHandler(500, ctx -> error(ctx, 500, null, "internal error"));
 
-    server = vertx.createHttpServer();
-    return server.requestHandler(router).listen(config.port(), config.host())
-        .onSuccess(s -> health.httpUp());
+    return ServerTls.load(vertx, config.tls())
+        .compose(loaded -> {
+          tls = loaded;
+          server = vertx.createHttpServer(tls == null ? new HttpServerOptions()
+              : tls.applyTo(new HttpServerOptions()));
+          return server.requestHandler(router).listen(config.port(), config.host());
+        })
+        .onSuccess(s -> {
+          if (tls != null) {
+            tls.watch(server::updateSSLOptions);
+          }
+          health.httpUp();
+        });
   }
 
   @Override
   public Future<?> stop() {
+    if (tls != null) {
+      tls.close();
+    }
     return server == null ? Future.succeededFuture() : server.close();
   }
 

@@ -62,12 +62,13 @@ public final class MetricsVerticle extends VerticleBase {
           .register(registry));
     }
     gauges.add(Gauge.builder("qga.cluster.members", view, v -> 1 + v.livePeers())
-        .description("gateway members of the cluster as this member sees them, itself included")
+        .description("gateway members of the cluster that answer this member, itself included")
         .register(registry));
     for (boolean reachable : List.of(true, false)) {
       gauges.add(Gauge.builder("qga.cluster.remote.guests", view, v -> v.remoteGuests(reachable))
           .description("guests of other members in this member's fleet view (a guest once per "
-              + "holder); reachable=false: their holder left the cluster within the retention")
+              + "holder); reachable=false: their holder left the cluster within the retention or "
+              + "does not answer")
           .tag("reachable", Boolean.toString(reachable))
           .register(registry));
     }
@@ -76,7 +77,7 @@ public final class MetricsVerticle extends VerticleBase {
         .register(registry));
     memberUp = MultiGauge.builder("qga.cluster.member.up")
         .description("1 for this member itself, 0 for each gateway member that left the cluster"
-            + " within the retention (label member: its node name)")
+            + " within the retention or does not answer (label member: its node name)")
         .register(registry);
     refreshMembers();
     refresh = vertx.setPeriodic(MEMBERS_REFRESH_MS, id -> refreshMembers());

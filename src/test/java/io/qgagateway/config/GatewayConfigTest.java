@@ -53,6 +53,13 @@ class GatewayConfigTest {
   }
 
   @Test
+  void aProbeSilenceOutsideItsRangeIsRefusedNamingTheKey() {
+    assertFailure("cluster.silentAfterMs", yaml("cluster: { silentAfterMs: 100 }"));
+    assertEquals(4_000, GatewayConfig.parse(yaml("cluster: { silentAfterMs: 4000 }")).cluster()
+        .silentAfterMs());
+  }
+
+  @Test
   void emptyConfigurationGivesTheDocumentedDefaults() {
     GatewayConfig c = GatewayConfig.parse(new JsonObject());
     assertEquals(List.of(), c.guests());
@@ -60,6 +67,9 @@ class GatewayConfigTest {
     assertEquals(new GatewayConfig.Http(true, "127.0.0.1", 8080, null), c.http());
     assertEquals(new GatewayConfig.Bridge(false, "127.0.0.1", 7000), c.bridge());
     assertFalse(c.cluster().enabled());
+    // membership is slow to decide, routing quick (docs/ARCHITECTURE.md, "Who holds which guest")
+    assertEquals(10, c.cluster().failureDetectionSeconds());
+    assertEquals(2_500, c.cluster().silentAfterMs());
     assertEquals(600_000, c.autoThawMs());
     assertEquals(LinkOptions.DEFAULTS, c.link());
     assertEquals(new GatewayConfig.Metrics(true, false), c.metrics());

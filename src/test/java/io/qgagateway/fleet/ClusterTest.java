@@ -8,14 +8,10 @@ import io.qgagateway.config.ConfigException;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.http.Health;
 import io.qgagateway.libvirt.Hypervisor.DomainState;
-import io.qgagateway.sim.AgentPort;
-import io.qgagateway.sim.Exchange;
-import io.qgagateway.sim.ReplyWriter;
 import io.qgagateway.sim.SimulatedAgent;
 import io.qgagateway.testing.FakeHypervisor;
 import io.qgagateway.testing.FakeHypervisor.Domain;
 import io.vertx.core.Future;
-import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.eventbus.DeliveryOptions;
@@ -485,7 +481,7 @@ class ClusterTest {
       for (int i = 0; i < guests.length; i++) {
         // host name = guest@member, so a test can tell two agents of one guest name apart
         SimulatedAgent agent = new SimulatedAgent(vertx, guests[i] + "@" + name, slowFstrim
-            ? SimulatedAgent.Options.DEFAULTS.withWriter(ClusterTest::slowFstrim)
+            ? SimulatedAgent.Options.DEFAULTS.withWriter(SlowFstrim::write)
             : SimulatedAgent.Options.DEFAULTS);
         agents.add(agent);
         await(agent.listenUnix(targets.getJsonObject(i).getString("socket")));
@@ -505,17 +501,6 @@ class ClusterTest {
       vertx.close();
       throw e;
     }
-  }
-
-  /** guest-fstrim answers after a minute; everything else at once. */
-  private static Future<Void> slowFstrim(Exchange exchange, AgentPort port) {
-    if ("guest-fstrim".equals(exchange.command())) {
-      Promise<Void> later = Promise.promise();
-      port.vertx().setTimer(60_000, id -> ReplyWriter.DIRECT.write(exchange, port)
-          .onComplete(later));
-      return later.future();
-    }
-    return ReplyWriter.DIRECT.write(exchange, port);
   }
 
   private double refused(Member m) {
@@ -618,6 +603,11 @@ class ClusterTest {
     for (Member m : members) {
       eventually("member " + m.name() + "'s view holds " + want, () -> viewOf(m).equals(want),
           () -> viewOf(m).toString());
+      // a duplicated name goes to a holder that answered over the bus: wait for the probes
+      eventually("member " + m.name() + " heard every peer over the bus",
+          () -> m.gateway().fleet().nodes().stream().filter(FleetView.Node::live)
+              .allMatch(FleetView.Node::confirmed),
+          () -> m.gateway().fleet().nodes().toString());
     }
     JsonArray[] last = new JsonArray[1];
     Member any = members.get(0);

@@ -144,7 +144,8 @@ class FleetRecordBench {
       GatewayClusterManager cm = (GatewayClusterManager) ((VertxInternal) vertx).clusterManager();
       FleetView view = new FleetView(new NodeIdentity(cm.getNodeId(), "bench"),
           new LocalGuests(), 3_600_000);
-      HazelcastFleetStore store = new HazelcastFleetStore(vertx, cm, view);
+      HazelcastFleetStore store = new HazelcastFleetStore(vertx, cm, view,
+          GatewayConfig.Cluster.DEFAULT_SILENT_AFTER_MS);
       store.start().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
       long heap0 = BenchSupport.heapAfterGc();
       long cpu0 = BenchSupport.cpuMillis(ProcessHandle.current().pid());

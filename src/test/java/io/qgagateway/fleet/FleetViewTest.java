@@ -36,6 +36,7 @@ class FleetViewTest {
   private void member(String id, String name) {
     view.memberJoined(id);
     view.nodeDescribed(id, name, 0, true);
+    view.memberConfirmed(id);
   }
 
   @Test
@@ -108,6 +109,42 @@ class FleetViewTest {
   }
 
   @Test
+  void aSilentMemberIsUnreachableUntilItAnswersAndNeverForgotten() {
+    member("id-b", "hv-b");
+    member("id-c", "hv-c");
+    view.held("id-b", "vm-2");
+    view.held("id-b", "dup");
+    view.held("id-c", "dup");
+    AtomicInteger failed = new AtomicInteger();
+    view.watch("id-b", failed::incrementAndGet);
+    long since = System.currentTimeMillis() - 2_500;
+    assertEquals(true, view.memberSilent("id-b", since));
+    assertEquals(false, view.memberSilent("id-b", since), "told once");
+    // the request in flight to it fails now, new ones answer 503 naming why and since when
+    assertEquals(1, failed.get());
+    FleetView.Unreachable u = assertInstanceOf(FleetView.Unreachable.class, view.route("vm-2"));
+    assertEquals("stopped answering", u.holder().why());
+    assertEquals(since, u.holder().unreachableSinceMillis());
+    assertEquals(1, view.livePeers());
+    // a name it shares goes to the holder that answers
+    assertEquals("hv-c", ((FleetView.Remote) view.route("dup")).holder().name());
+    // still a member: the retention does not run, nothing is forgotten
+    assertEquals(List.of(), view.expire(since + RETENTION * 2));
+    view.watch("id-b", failed::incrementAndGet);
+    assertEquals(2, failed.get(), "watching a silent member fails at once");
+    assertEquals(true, view.memberAnswers("id-b"));
+    assertEquals(false, view.memberAnswers("id-b"));
+    assertEquals("hv-b", ((FleetView.Remote) view.route("vm-2")).holder().name());
+    assertEquals(2, view.livePeers());
+    // silent, then gone: the cluster manager's word wins
+    view.memberSilent("id-b", since);
+    view.memberLeft("id-b", since + 10_000);
+    u = assertInstanceOf(FleetView.Unreachable.class, view.route("vm-2"));
+    assertEquals("left the cluster", u.holder().why());
+    assertEquals(false, view.memberAnswers("id-b"));
+  }
+
+  @Test
   void aMemberBackUnderItsNameReplacesItsOldRecordAtOnce() {
     member("id-b", "hv-b");
     view.held("id-b", "vm-2");
@@ -167,6 +204,21 @@ class FleetViewTest {
   }
 
   @Test
+  void aHolderThatNeverAnsweredOverTheBusNeverWinsADuplicatedName() {
+    hold("dup");
+    // a process that joined Hazelcast and forged a holding under a name that sorts first
+    view.memberJoined("id-forger");
+    view.nodeDescribed("id-forger", "0-forged", 0, true);
+    view.held("id-forger", "dup");
+    assertInstanceOf(FleetView.Local.class, view.route("dup"));
+    assertEquals(1, view.conflicts(), "the forged holding is a conflict the gauge shows");
+    member("id-a", "hv-a");
+    view.held("id-a", "dup");
+    assertEquals(List.of("hv-a", "hv-m", "0-forged"), view.holders("dup").stream()
+        .map(FleetView.Node::name).toList());
+  }
+
+  @Test
   void requestsWatchingAMemberAreToldWhenItLeavesOrAtOnceIfItHasLeft() {
     member("id-b", "hv-b");
     AtomicInteger told = new AtomicInteger();
@@ -187,11 +239,18 @@ class FleetViewTest {
     member("id-b", "hv-b");
     view.held("id-b", "vm-1");
     view.held("id-b", "stale");
+    view.held("id-b", "refilling");
     int[] fixed = view.reconcile(Map.of("id-b", Set.of("vm-1", "missed")), (n, g) -> null);
-    assertArrayEquals(new int[] {0, 1}, fixed, "stillThere false: nothing added, stale removed");
-    fixed = view.reconcile(Map.of("id-b", Set.of("vm-1", "missed")), (n, g) -> "");
+    assertArrayEquals(new int[] {0, 0}, fixed, "stillThere false: nothing added; missing once: "
+        + "kept (a copy being refilled after a merge)");
+    assertInstanceOf(FleetView.Remote.class, view.route("stale"));
+    fixed = view.reconcile(Map.of("id-b", Set.of("vm-1", "missed", "refilling")),
+        (n, g) -> null);
+    assertArrayEquals(new int[] {0, 1}, fixed, "missing twice in a row: removed");
+    fixed = view.reconcile(Map.of("id-b", Set.of("vm-1", "missed", "refilling")), (n, g) -> "");
     assertArrayEquals(new int[] {1, 0}, fixed);
     assertInstanceOf(FleetView.Remote.class, view.route("missed"));
+    assertInstanceOf(FleetView.Remote.class, view.route("refilling"));
     assertInstanceOf(FleetView.Unknown.class, view.route("stale"));
   }
 }

@@ -1,12 +1,8 @@
 package io.qgagateway.fleet;
 
-import io.qgagateway.sim.AgentPort;
-import io.qgagateway.sim.Exchange;
-import io.qgagateway.sim.ReplyWriter;
 import io.qgagateway.sim.SimulatedAgent;
+import io.qgagateway.testing.GatewayProcess;
 import io.qgagateway.testing.TestVertx;
-import io.vertx.core.Future;
-import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 
@@ -46,6 +42,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 final class ProcessCluster implements AutoCloseable {
 
   static final Duration START = Duration.ofSeconds(180);
+  private static final Pattern STARTED = Pattern.compile("qga-gateway started: .*HTTP on "
+      + "127\\.0\\.0\\.1:(\\d+), bridge on 127\\.0\\.0\\.1:(\\d+)");
 
   /** A started member: its process, where it answers, its log. */
   record Member(String name, Process process, int httpPort, int bridgePort, Path log,
@@ -65,11 +63,7 @@ final class ProcessCluster implements AutoCloseable {
 
   ProcessCluster(Path dir, int members) throws IOException {
     this.dir = dir;
-    jar = Path.of(System.getProperty("qga.jar", "target/qga-gateway.jar")).toAbsolutePath();
-    if (!Files.isRegularFile(jar)) {
-      fail("no gateway jar at " + jar + ": build it first (mvn -B package -DskipTests), or run "
-          + "this test through mvn verify, which packages before integration-test");
-    }
+    jar = GatewayProcess.jar();
     vertx = TestVertx.create();
     for (int i = 0; i < members; i++) {
       int port;
@@ -89,22 +83,12 @@ final class ProcessCluster implements AutoCloseable {
   void agents(String... guests) throws Exception {
     for (String guest : guests) {
       SimulatedAgent agent = new SimulatedAgent(vertx, guest, guest.endsWith("-slow")
-          ? SimulatedAgent.Options.DEFAULTS.withWriter(ProcessCluster::slowFstrim)
+          ? SimulatedAgent.Options.DEFAULTS.withWriter(SlowFstrim::write)
           : SimulatedAgent.Options.DEFAULTS);
       agents.put(guest, agent);
       agent.listenUnix(socket(guest).toString()).toCompletionStage().toCompletableFuture()
           .get(30, TimeUnit.SECONDS);
     }
-  }
-
-  private static Future<Void> slowFstrim(Exchange exchange, AgentPort port) {
-    if ("guest-fstrim".equals(exchange.command())) {
-      Promise<Void> later = Promise.promise();
-      port.vertx().setTimer(60_000, id -> ReplyWriter.DIRECT.write(exchange, port)
-          .onComplete(later));
-      return later.future();
-    }
-    return ReplyWriter.DIRECT.write(exchange, port);
   }
 
   Path socket(String guest) {
@@ -136,6 +120,8 @@ final class ProcessCluster implements AutoCloseable {
         .append("node: { name: ").append(name).append(" }\n")
         .append("demo: { simulated: ").append(simulated).append(", hostAgent: false }\n")
         .append("discovery: []\n")
+        // only the guests given here: not the domains of a libvirtd this host may run
+        .append("libvirt: { enabled: false }\n")
         // port 0: the process picks free ones and logs them
         .append("http: { host: 127.0.0.1, port: 0 }\n")
         .append("bridge: { enabled: true, host: 127.0.0.1, port: 0 }\n")
@@ -155,8 +141,7 @@ final class ProcessCluster implements AutoCloseable {
     Path config = dir.resolve(name + "-" + System.nanoTime() + ".yaml");
     Files.writeString(config, yaml);
     Path log = dir.resolve(name + "-" + System.nanoTime() + ".log");
-    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    Process process = new ProcessBuilder(java, "-Xmx" + heap, "-XX:+UseSerialGC",
+    Process process = new ProcessBuilder(GatewayProcess.java(), "-Xmx" + heap, "-XX:+UseSerialGC",
         "-XX:TieredStopAtLevel=1", "-jar", jar.toString(), "--config", config.toString(),
         "--cluster")
         .redirectErrorStream(true)
@@ -168,24 +153,10 @@ final class ProcessCluster implements AutoCloseable {
 
   /** Reads the ports from the member's start-up line. */
   Member awaitStarted(Member started) throws Exception {
-    Pattern line = Pattern.compile("qga-gateway started: .*HTTP on 127\\.0\\.0\\.1:(\\d+), "
-        + "bridge on 127\\.0\\.0\\.1:(\\d+)");
-    long deadline = System.currentTimeMillis() + START.toMillis();
-    while (true) {
-      if (!started.process().isAlive()) {
-        fail("process " + started.name() + " exited with " + started.process().exitValue()
-            + logs());
-      }
-      if (System.currentTimeMillis() > deadline) {
-        fail("process " + started.name() + " did not start in " + START + logs());
-      }
-      Matcher m = line.matcher(Files.readString(started.log(), StandardCharsets.UTF_8));
-      if (m.find()) {
-        return new Member(started.name(), started.process(), Integer.parseInt(m.group(1)),
-            Integer.parseInt(m.group(2)), started.log(), started.guests());
-      }
-      Thread.sleep(200);
-    }
+    Matcher m = GatewayProcess.awaitLine(started.process(), started.name(), started.log(),
+        STARTED, START, this::logs);
+    return new Member(started.name(), started.process(), Integer.parseInt(m.group(1)),
+        Integer.parseInt(m.group(2)), started.log(), started.guests());
   }
 
   Member awaitReady(Member member) throws Exception {
@@ -243,52 +214,21 @@ final class ProcessCluster implements AutoCloseable {
     return result.get(10, TimeUnit.SECONDS);
   }
 
-  interface Call {
-    HttpResponse<String> call() throws Exception;
-  }
-
-  interface Check {
-    boolean ok(HttpResponse<String> response) throws Exception;
-  }
-
-  /** Repeats the call until the check passes; fails with the logs when it never does. */
-  HttpResponse<String> eventually(Member m, String what, Call call, Check check)
+  /**
+   * Repeats the call until the check passes (I/O errors retried, for up to {@link #START});
+   * fails with the logs when it never does or the member exits.
+   */
+  HttpResponse<String> eventually(Member m, String what,
+                                  GatewayProcess.Attempt<HttpResponse<String>> call,
+                                  GatewayProcess.Check<HttpResponse<String>> check)
       throws Exception {
-    long deadline = System.currentTimeMillis() + START.toMillis();
-    String last = "no answer";
-    while (System.currentTimeMillis() < deadline) {
-      if (!m.process().isAlive()) {
-        fail(what + ": process " + m.name() + " exited with " + m.process().exitValue() + logs());
-      }
-      try {
-        HttpResponse<String> r = call.call();
-        if (check.ok(r)) {
-          return r;
-        }
-        last = r.statusCode() + " " + r.body();
-      } catch (IOException e) {
-        last = e.toString();
-      }
-      Thread.sleep(100);
-    }
-    return fail("timed out waiting for " + what + "; last: " + last + logs());
+    return GatewayProcess.eventually(m.process(), m.name(), what, START, call, check,
+        this::logs);
   }
 
   /** The last lines of every member's log, for failure messages. */
   String logs() {
-    StringBuilder out = new StringBuilder();
-    try (var files = Files.list(dir)) {
-      for (Path log : files.filter(f -> f.toString().endsWith(".log")).sorted()
-          .collect(Collectors.toList())) {
-        List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
-        out.append("\n--- ").append(log.getFileName()).append(" (last 40 lines) ---\n");
-        lines.subList(Math.max(0, lines.size() - 40), lines.size())
-            .forEach(l -> out.append(l).append('\n'));
-      }
-    } catch (IOException e) {
-      out.append("\n(logs unreadable: ").append(e).append(')');
-    }
-    return out.toString();
+    return GatewayProcess.tails(dir);
   }
 
   /** Lines of every member's log that contain {@code text}. */
