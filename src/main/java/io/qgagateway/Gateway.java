@@ -3,6 +3,8 @@ package io.qgagateway;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.qgagateway.api.GatewayFailure;
+import io.qgagateway.auth.AccessRules;
+import io.qgagateway.auth.Authenticator;
 import io.qgagateway.commands.CommandCatalog;
 import io.qgagateway.commands.CommandRules;
 import io.qgagateway.commands.CommandVerticle;
@@ -19,6 +21,7 @@ import io.qgagateway.fleet.GuestManager;
 import io.qgagateway.fleet.LocalGuests;
 import io.qgagateway.fleet.NodeIdentity;
 import io.qgagateway.http.BridgeVerticle;
+import io.qgagateway.http.EntryGuard;
 import io.qgagateway.http.Health;
 import io.qgagateway.http.HttpApiVerticle;
 import io.qgagateway.libvirt.Hypervisor;
@@ -71,6 +74,7 @@ public final class Gateway {
   private HttpApiVerticle http;
   private BridgeVerticle bridge;
   private DemoGuests demo;
+  private Authenticator authenticator;
 
   private Gateway(Vertx vertx, GatewayConfig config, MeterRegistry registry, Health health,
                   LibvirtPresence.Decision libvirt) {
@@ -109,7 +113,7 @@ public final class Gateway {
     } catch (IllegalArgumentException e) {
       throw new ConfigException(e.getMessage());
     }
-    return new CommandRules(catalog, policy);
+    return new CommandRules(catalog, policy, AccessRules.of(config.auth()));
   }
 
   public static Future<Gateway> start(Vertx vertx, GatewayConfig config, MeterRegistry registry,
@@ -197,7 +201,7 @@ public final class Gateway {
         });
     return demoTargets
         .compose(extra -> deploy(new MetricsVerticle(metrics.registry(), view))
-            .compose(v -> deploy(new FleetVerticle(view, store,
+            .compose(v -> deploy(new FleetVerticle(view, store, rules::access,
                 config.cluster().listingTimeoutMs())))
             // before the guests, so it stops after them: frozen guests are thawed through it
             .compose(v -> host == null ? Future.succeededFuture() : deploy(host))
@@ -208,19 +212,29 @@ public final class Gateway {
           return deploy(() -> new CommandVerticle(rules, view, metrics, config.drainMs(),
               instance.getAndIncrement() == 0), new DeploymentOptions().setInstances(eventLoops()));
         })
-        .compose(v -> {
+        .compose(v -> Authenticator.start(vertx, config))
+        .compose(started -> {
+          authenticator = started;
+          List<EntryGuard> guards = new ArrayList<>();
+          health.auth(() -> guards.stream().map(EntryGuard::problem)
+              .filter(java.util.Objects::nonNull).findFirst().orElse(null));
           if (!config.http().enabled()) {
             health.httpUp();
-            return Future.succeededFuture();
+            return Future.succeededFuture(guards);
           }
-          http = new HttpApiVerticle(config.http(), rules.catalog(), prometheus, health);
-          return deploy(http);
+          EntryGuard guard = new EntryGuard(started, metrics, "http.host", config.http().host());
+          guards.add(guard);
+          http = new HttpApiVerticle(config.http(), guard, rules.catalog(), prometheus, health);
+          return deploy(http).map(guards);
         })
-        .compose(v -> {
+        .compose(guards -> {
           if (!config.bridge().enabled()) {
             return Future.succeededFuture();
           }
-          bridge = new BridgeVerticle(config.bridge(), rules.catalog(), metrics);
+          EntryGuard guard = new EntryGuard(authenticator, metrics, "bridge.host",
+              config.bridge().host());
+          guards.add(guard);
+          bridge = new BridgeVerticle(config.bridge(), guard, rules.catalog(), metrics);
           return deploy(bridge);
         })
         .onSuccess(v -> health.configLoaded());
@@ -246,19 +260,24 @@ public final class Gateway {
     };
   }
 
-  /** Applies an edited configuration: guests, policy and timeouts now, the rest on restart. */
+  /**
+   * Applies an edited configuration: guests, policy, timeouts, grants, rate limits and tokens
+   * now, the rest on restart.
+   */
   public void reconfigure(GatewayConfig next) {
     if (libvirt.libvirtHost()) {
       // never open a socket libvirt owns, whatever the edit says
       LibvirtPresence.refuseOwnedSockets(next, libvirt);
     }
     CommandRules checked = rules(next);
-    rules.replace(checked.catalog(), checked.policy());
+    rules.replace(checked);
+    authenticator.reconfigure(next);
     if (!next.http().equals(config.http()) || !next.bridge().equals(config.bridge())
         || !next.cluster().equals(config.cluster()) || !next.demo().equals(config.demo())
-        || !next.vertx().equals(config.vertx()) || !next.libvirt().equals(config.libvirt())) {
-      log.warn("http, bridge, cluster, demo, vertx and libvirt changes take effect at the next "
-          + "restart");
+        || !next.vertx().equals(config.vertx()) || !next.libvirt().equals(config.libvirt())
+        || Authenticator.restartNeeded(config.auth(), next.auth())) {
+      log.warn("http, bridge, cluster, demo, vertx, libvirt and auth.tokensFile/reloadMs/jwt/"
+          + "certificates changes take effect at the next restart");
     }
     GatewayConfig applied = next;
     config = next;
@@ -279,6 +298,9 @@ public final class Gateway {
     Future<Void> chain = store.withdraw();
     for (String id : reversed) {
       chain = chain.transform(ar -> vertx.undeploy(id));
+    }
+    if (authenticator != null) {
+      chain = chain.onComplete(ar -> authenticator.close());
     }
     return chain.transform(ar -> demo == null ? Future.succeededFuture() : demo.stop());
   }

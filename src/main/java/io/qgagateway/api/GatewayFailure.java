@@ -18,12 +18,24 @@ public final class GatewayFailure extends ReplyException {
 
   private final String agentClass;
   private final String detail;
+  private final long retryAfterSeconds;
 
   public GatewayFailure(int code, String agentClass, String detail) {
+    this(code, agentClass, detail, -1);
+  }
+
+  /** @param retryAfterSeconds when to try again (a rate limit's 429), -1 when not said */
+  public GatewayFailure(int code, String agentClass, String detail, long retryAfterSeconds) {
     super(ReplyFailure.RECIPIENT_FAILURE, code,
         agentClass == null ? detail : agentClass + ": " + detail);
     this.agentClass = agentClass;
     this.detail = detail;
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+
+  /** Seconds until a retry may succeed (HTTP's Retry-After), -1 when not known. */
+  public long retryAfterSeconds() {
+    return retryAfterSeconds;
   }
 
   /** The agent's error class ({@code GenericError}, {@code CommandNotFound}, ...) or null. */
@@ -43,6 +55,7 @@ public final class GatewayFailure extends ReplyException {
       buffer.appendInt(f.failureCode());
       writeString(buffer, f.agentClass);
       writeString(buffer, f.detail);
+      buffer.appendLong(f.retryAfterSeconds);
     }
 
     @Override
@@ -52,7 +65,8 @@ public final class GatewayFailure extends ReplyException {
       String agentClass = readString(buffer, pos);
       pos += 4 + Math.max(0, buffer.getInt(pos));
       String detail = readString(buffer, pos);
-      return new GatewayFailure(code, agentClass, detail);
+      pos += 4 + Math.max(0, buffer.getInt(pos));
+      return new GatewayFailure(code, agentClass, detail, buffer.getLong(pos));
     }
 
     @Override

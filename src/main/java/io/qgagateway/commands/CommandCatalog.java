@@ -8,6 +8,16 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
+import static io.qgagateway.auth.CommandClass.CREDENTIALS;
+import static io.qgagateway.auth.CommandClass.EXEC;
+import static io.qgagateway.auth.CommandClass.FILESYSTEM;
+import static io.qgagateway.auth.CommandClass.FILE_READ;
+import static io.qgagateway.auth.CommandClass.FILE_WRITE;
+import static io.qgagateway.auth.CommandClass.HARDWARE;
+import static io.qgagateway.auth.CommandClass.PASSTHROUGH;
+import static io.qgagateway.auth.CommandClass.POWER;
+import static io.qgagateway.auth.CommandClass.READ;
+import static io.qgagateway.auth.CommandClass.TIME;
 import static io.qgagateway.commands.CommandSpec.agent;
 import static io.qgagateway.commands.CommandSpec.operation;
 import static io.qgagateway.commands.ParamSpec.opt;
@@ -34,6 +44,10 @@ import static java.time.Duration.ofSeconds;
  *   <li>mutating (audited): anything that sets, shuts down, suspends, freezes, thaws, trims,
  *       runs code or changes credentials; of the file commands open (may create or truncate),
  *       write and flush. read, seek and close change only the agent's handle table.
+ *   <li>class (what {@code auth.grants} grant, docs/SECURITY.md): reading the time, the freeze
+ *       status and the vCPU/memory lists is {@code read}; listing SSH keys is
+ *       {@code credentials}; guest-file-open is {@code file-write} (it may create or truncate),
+ *       narrowed to {@code file-read} for a read-only mode by {@link RequestBody#classes()}.
  *   <li>shutdown/suspend: 10 s, as only the grace window for an error matters.
  *   <li>fsfreeze-freeze: 1 h, as the agent syncs every filesystem first; fstrim 10 min.
  *       get-fsinfo and get-disks: 30 s, they walk sysfs per disk and are slow on big guests.
@@ -55,88 +69,93 @@ public final class CommandCatalog {
       req("phys-index", UINT), req("online", BOOL), opt("can-offline", BOOL));
 
   private static final List<CommandSpec.Builder> TABLE = List.of(
-      agent("guest-sync-delimited", "1.1").params(req("id", INT)).hidden(),
-      agent("guest-sync", "0.15").params(req("id", INT)).hidden(),
-      agent("guest-ping", "0.15").timeout(ofSeconds(3)),
-      agent("guest-info", "0.15"),
-      agent("guest-get-time", "1.5"),
-      agent("guest-set-time", "1.5").params(opt("time", INT)).mutating(),
-      agent("guest-shutdown", "0.15").params(opt("mode", oneOf("halt", "powerdown", "reboot")))
+      agent("guest-sync-delimited", "1.1", READ).params(req("id", INT)).hidden(),
+      agent("guest-sync", "0.15", READ).params(req("id", INT)).hidden(),
+      agent("guest-ping", "0.15", READ).timeout(ofSeconds(3)),
+      agent("guest-info", "0.15", READ),
+      agent("guest-get-time", "1.5", READ),
+      agent("guest-set-time", "1.5", TIME).params(opt("time", INT)).mutating(),
+      agent("guest-shutdown", "0.15", POWER)
+          .params(opt("mode", oneOf("halt", "powerdown", "reboot")))
           .noSuccessResponse().mutating(),
-      agent("guest-file-open", "0.15").params(req("path", STRING), opt("mode", STRING))
+      agent("guest-file-open", "0.15", FILE_WRITE).params(req("path", STRING), opt("mode", STRING))
           .mutating().restricted(),
-      agent("guest-file-close", "0.15").params(req("handle", INT)).restricted(),
-      agent("guest-file-flush", "0.15").params(req("handle", INT)).mutating().restricted(),
-      agent("guest-file-read", "0.15").params(req("handle", INT), opt("count", INT))
+      agent("guest-file-close", "0.15", FILE_READ).params(req("handle", INT)).restricted(),
+      agent("guest-file-flush", "0.15", FILE_WRITE).params(req("handle", INT))
+          .mutating().restricted(),
+      agent("guest-file-read", "0.15", FILE_READ).params(req("handle", INT), opt("count", INT))
           .restricted().timeout(ofSeconds(60)),
-      agent("guest-file-write", "0.15")
+      agent("guest-file-write", "0.15", FILE_WRITE)
           .params(req("handle", INT), req("buf-b64", STRING), opt("count", INT))
           .mutating().restricted().timeout(ofSeconds(60)),
-      agent("guest-file-seek", "0.15")
+      agent("guest-file-seek", "0.15", FILE_READ)
           .params(req("handle", INT), req("offset", INT), req("whence", FILE_WHENCE))
           .restricted(),
-      agent("guest-fsfreeze-status", "0.15"),
-      agent("guest-fsfreeze-freeze", "0.15").freezes().timeout(ofHours(1)),
-      agent("guest-fsfreeze-freeze-list", "2.2").params(opt("mountpoints", arrayOf(STRING)))
+      agent("guest-fsfreeze-status", "0.15", READ),
+      agent("guest-fsfreeze-freeze", "0.15", FILESYSTEM).freezes().timeout(ofHours(1)),
+      agent("guest-fsfreeze-freeze-list", "2.2", FILESYSTEM)
+          .params(opt("mountpoints", arrayOf(STRING)))
           .freezes().timeout(ofHours(1)),
-      agent("guest-fsfreeze-thaw", "0.15").mutating().timeout(ofSeconds(60)),
-      agent("guest-fstrim", "1.2").params(opt("minimum", UINT)).mutating()
+      agent("guest-fsfreeze-thaw", "0.15", FILESYSTEM).mutating().timeout(ofSeconds(60)),
+      agent("guest-fstrim", "1.2", FILESYSTEM).params(opt("minimum", UINT)).mutating()
           .timeout(ofMinutes(10)),
-      agent("guest-suspend-disk", "1.1").noSuccessResponse().mutating(),
-      agent("guest-suspend-ram", "1.1").noSuccessResponse().mutating(),
-      agent("guest-suspend-hybrid", "1.1").noSuccessResponse().mutating(),
-      agent("guest-network-get-interfaces", "1.1"),
-      agent("guest-get-vcpus", "1.5"),
-      agent("guest-set-vcpus", "1.5").params(req("vcpus", arrayOf(LOGICAL_CPU)))
+      agent("guest-suspend-disk", "1.1", POWER).noSuccessResponse().mutating(),
+      agent("guest-suspend-ram", "1.1", POWER).noSuccessResponse().mutating(),
+      agent("guest-suspend-hybrid", "1.1", POWER).noSuccessResponse().mutating(),
+      agent("guest-network-get-interfaces", "1.1", READ),
+      agent("guest-get-vcpus", "1.5", READ),
+      agent("guest-set-vcpus", "1.5", HARDWARE).params(req("vcpus", arrayOf(LOGICAL_CPU)))
           .mutating().restricted().timeout(ofSeconds(30)),
-      agent("guest-get-fsinfo", "2.2").timeout(ofSeconds(30)),
-      agent("guest-set-user-password", "2.3")
+      agent("guest-get-fsinfo", "2.2", READ).timeout(ofSeconds(30)),
+      agent("guest-set-user-password", "2.3", CREDENTIALS)
           .params(req("username", STRING), req("password", STRING), req("crypted", BOOL))
           .mutating().restricted().timeout(ofSeconds(30)),
-      agent("guest-get-memory-blocks", "2.3"),
-      agent("guest-set-memory-blocks", "2.3").params(req("mem-blks", arrayOf(MEMORY_BLOCK)))
+      agent("guest-get-memory-blocks", "2.3", READ),
+      agent("guest-set-memory-blocks", "2.3", HARDWARE)
+          .params(req("mem-blks", arrayOf(MEMORY_BLOCK)))
           .mutating().restricted().timeout(ofSeconds(60)),
-      agent("guest-get-memory-block-info", "2.3"),
-      agent("guest-exec", "2.5")
+      agent("guest-get-memory-block-info", "2.3", READ),
+      agent("guest-exec", "2.5", EXEC)
           .params(req("path", STRING), opt("arg", arrayOf(STRING)), opt("env", arrayOf(STRING)),
               opt("input-data", STRING), opt("capture-output", CAPTURE_OUTPUT))
           .mutating().restricted().timeout(ofSeconds(30)),
-      agent("guest-exec-status", "2.5").params(req("pid", INT)).restricted(),
-      agent("guest-get-host-name", "2.10"),
-      agent("guest-get-users", "2.10"),
-      agent("guest-get-timezone", "2.10"),
-      agent("guest-get-osinfo", "2.10"),
-      agent("guest-get-disks", "5.2").timeout(ofSeconds(30)),
-      agent("guest-get-devices", "5.2"),
-      agent("guest-ssh-get-authorized-keys", "5.2").params(req("username", STRING)),
-      agent("guest-ssh-add-authorized-keys", "5.2")
+      agent("guest-exec-status", "2.5", EXEC).params(req("pid", INT)).restricted(),
+      agent("guest-get-host-name", "2.10", READ),
+      agent("guest-get-users", "2.10", READ),
+      agent("guest-get-timezone", "2.10", READ),
+      agent("guest-get-osinfo", "2.10", READ),
+      agent("guest-get-disks", "5.2", READ).timeout(ofSeconds(30)),
+      agent("guest-get-devices", "5.2", READ),
+      agent("guest-ssh-get-authorized-keys", "5.2", CREDENTIALS).params(req("username", STRING)),
+      agent("guest-ssh-add-authorized-keys", "5.2", CREDENTIALS)
           .params(req("username", STRING), req("keys", arrayOf(STRING)), opt("reset", BOOL))
           .mutating().restricted(),
-      agent("guest-ssh-remove-authorized-keys", "5.2")
+      agent("guest-ssh-remove-authorized-keys", "5.2", CREDENTIALS)
           .params(req("username", STRING), req("keys", arrayOf(STRING)))
           .mutating().restricted(),
-      agent("guest-get-diskstats", "7.1"),
-      agent("guest-get-cpustats", "7.1"),
-      agent("guest-network-get-route", "9.1"),
-      agent("guest-get-load", "10.0"),
+      agent("guest-get-diskstats", "7.1", READ),
+      agent("guest-get-cpustats", "7.1", READ),
+      agent("guest-network-get-route", "9.1", READ),
+      agent("guest-get-load", "10.0", READ),
 
-      operation(GuestOperation.RUN)
+      operation(GuestOperation.RUN, EXEC)
           .params(req("path", STRING), opt("arg", arrayOf(STRING)), opt("env", arrayOf(STRING)),
               opt("input", STRING), opt("input-b64", STRING))
           .atMostOne("input", "input-b64")
           .mutating().restricted().timeout(ofSeconds(60)),
-      operation(GuestOperation.FILE_GET)
+      operation(GuestOperation.FILE_GET, FILE_READ)
           .params(req("path", STRING), opt("maxBytes", intAtLeast(1)))
           .restricted().timeout(ofMinutes(5)),
-      operation(GuestOperation.FILE_PUT)
+      operation(GuestOperation.FILE_PUT, FILE_WRITE)
           .params(req("path", STRING), req("content-b64", STRING), opt("mode", oneOf("w", "a")))
           .mutating().restricted().timeout(ofMinutes(5)),
       // mutating and timeout here apply to an execute the catalog does not know
-      operation("command", Kind.PASSTHROUGH).mutating().restricted().timeout(ofSeconds(30)),
-      operation(GuestOperation.SYNC),
+      operation("command", Kind.PASSTHROUGH, PASSTHROUGH).mutating().restricted()
+          .timeout(ofSeconds(30)),
+      operation(GuestOperation.SYNC, READ),
       // power, like shutdown and suspend: allowed by default, audited
-      operation(GuestOperation.WAKEUP).mutating(),
-      operation("guests", Kind.CLUSTER));
+      operation(GuestOperation.WAKEUP, POWER).mutating(),
+      operation("guests", Kind.CLUSTER, READ));
 
   private static final CommandCatalog STANDARD =
       new CommandCatalog(TABLE.stream().map(CommandSpec.Builder::build).toList());

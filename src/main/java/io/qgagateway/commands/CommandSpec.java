@@ -1,5 +1,7 @@
 package io.qgagateway.commands;
 
+import io.qgagateway.auth.CommandClass;
+
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -23,11 +25,13 @@ import java.util.Optional;
  * @param timeoutMs       default request timeout
  * @param since           QEMU version that added it; {@code v1} (the contract) for operations
  * @param operation       the operation that serves a {@link Kind#GATEWAY} row; null otherwise
+ * @param commandClass    what it does, as {@code auth.grants} grant it
  */
 public record CommandSpec(String name, String suffix, Kind kind, List<ParamSpec> params,
                           List<List<String>> atMostOne, boolean successResponse,
                           boolean mutating, boolean freezes, boolean restricted, boolean exposed,
-                          long timeoutMs, String since, GuestOperation operation) {
+                          long timeoutMs, String since, GuestOperation operation,
+                          CommandClass commandClass) {
 
   public static final String ADDRESS_PREFIX = "agent.";
   private static final String AGENT_PREFIX = "guest-";
@@ -47,6 +51,7 @@ public record CommandSpec(String name, String suffix, Kind kind, List<ParamSpec>
     Objects.requireNonNull(name, "name");
     Objects.requireNonNull(suffix, "suffix");
     Objects.requireNonNull(kind, "kind");
+    Objects.requireNonNull(commandClass, "commandClass");
     params = List.copyOf(params);
     atMostOne = atMostOne.stream().map(List::copyOf).toList();
     for (List<String> group : atMostOne) {
@@ -78,25 +83,27 @@ public record CommandSpec(String name, String suffix, Kind kind, List<ParamSpec>
 
   public CommandSpec withTimeoutMs(long ms) {
     return new CommandSpec(name, suffix, kind, params, atMostOne, successResponse, mutating,
-        freezes, restricted, exposed, ms, since, operation);
+        freezes, restricted, exposed, ms, since, operation, commandClass);
   }
 
   /** A guest-agent command; its address suffix is the name without {@code guest-}. */
-  static Builder agent(String name, String since) {
+  static Builder agent(String name, String since, CommandClass commandClass) {
     if (!name.startsWith(AGENT_PREFIX)) {
       throw new IllegalArgumentException("agent commands start with guest-: " + name);
     }
-    return new Builder(name, name.substring(AGENT_PREFIX.length()), Kind.AGENT, since);
+    return new Builder(name, name.substring(AGENT_PREFIX.length()), Kind.AGENT, since,
+        commandClass);
   }
 
   /** A gateway operation; its name is its address suffix. */
-  static Builder operation(String name, Kind kind) {
-    return new Builder(name, name, kind, "v1");
+  static Builder operation(String name, Kind kind, CommandClass commandClass) {
+    return new Builder(name, name, kind, "v1", commandClass);
   }
 
   /** A gateway operation on one guest, served by its endpoint. */
-  static Builder operation(GuestOperation operation) {
-    Builder b = new Builder(operation.address(), operation.address(), Kind.GATEWAY, "v1");
+  static Builder operation(GuestOperation operation, CommandClass commandClass) {
+    Builder b = new Builder(operation.address(), operation.address(), Kind.GATEWAY, "v1",
+        commandClass);
     b.operation = operation;
     return b;
   }
@@ -107,6 +114,7 @@ public record CommandSpec(String name, String suffix, Kind kind, List<ParamSpec>
     private final String suffix;
     private final Kind kind;
     private final String since;
+    private final CommandClass commandClass;
     private final List<ParamSpec> params = new ArrayList<>();
     private final List<List<String>> atMostOne = new ArrayList<>();
     private boolean successResponse = true;
@@ -117,11 +125,13 @@ public record CommandSpec(String name, String suffix, Kind kind, List<ParamSpec>
     private long timeoutMs = 10_000;
     private GuestOperation operation;
 
-    private Builder(String name, String suffix, Kind kind, String since) {
+    private Builder(String name, String suffix, Kind kind, String since,
+                    CommandClass commandClass) {
       this.name = name;
       this.suffix = suffix;
       this.kind = kind;
       this.since = since;
+      this.commandClass = commandClass;
     }
 
     Builder params(ParamSpec... specs) {
@@ -167,7 +177,7 @@ public record CommandSpec(String name, String suffix, Kind kind, List<ParamSpec>
 
     CommandSpec build() {
       return new CommandSpec(name, suffix, kind, params, atMostOne, successResponse, mutating,
-          freezes, restricted, exposed, timeoutMs, since, operation);
+          freezes, restricted, exposed, timeoutMs, since, operation, commandClass);
     }
   }
 }

@@ -4,6 +4,7 @@ import io.qgagateway.api.Addresses;
 import io.qgagateway.api.Codes;
 import io.qgagateway.api.Failures;
 import io.qgagateway.api.Outcome;
+import io.qgagateway.auth.Principal;
 import io.qgagateway.fleet.FleetView;
 import io.qgagateway.link.LinkVerticle;
 import io.qgagateway.metrics.GatewayMetrics;
@@ -28,8 +29,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * Serves the public {@code agent.X} addresses on every member, one instance per event loop:
  * checks the request (400), finds the member holding the guest (404) and hands the request to
- * the guest's endpoint (this member) or internal address (another member), where policy and the
- * link are. Records the latency of every request, failures included.
+ * the guest's endpoint (this member) or internal address (another member), where authorization
+ * and the link are; the request's principal travels with it. Records the latency of every
+ * request, failures included.
  */
 public final class CommandVerticle extends VerticleBase {
 
@@ -124,15 +126,17 @@ public final class CommandVerticle extends VerticleBase {
       return;
     }
     String caller = message.headers().get(GuestEndpoint.CALLER_HEADER);
+    String principal = message.headers().get(Principal.HEADER);
     FleetView.Route route = view.route(request.guest());
     Future<JsonObject> reply;
     // whether the holder's endpoint answered: then it recorded the outcome, here we do not
     boolean[] served = {false};
     if (route instanceof FleetView.Local l) {
       served[0] = true;
-      reply = serveLocally(l.verticle(), request, caller, start);
+      reply = serveLocally(l.verticle(), request, caller, principal, start);
     } else if (route instanceof FleetView.Remote r) {
-      reply = forward(r.holder(), suffix, message.body(), request, caller, start, served);
+      reply = forward(r.holder(), suffix, message.body(), request, caller, principal, start,
+          served);
     } else if (route instanceof FleetView.Stopped st) {
       reply = Failures.fail(Codes.NOT_CONNECTED, stopped(request.guest(), st.holder().name(),
           st.reason()));
@@ -191,21 +195,21 @@ public final class CommandVerticle extends VerticleBase {
    * This member holds the guest: hand the checked request to its endpoint on the link's context,
    * without a second bus hop or a second parse; inline when this verticle runs on the link's
    * event loop or the backend takes the command from any loop (libvirt), else one hand-off to
-   * it. The endpoint applies policy as it does for requests from other members, and the link
+   * it. The endpoint authorizes as it does for requests from other members, and the link
    * guarantees the reply within the timeout.
    */
   private Future<JsonObject> serveLocally(LinkVerticle verticle, RequestBody request,
-                                          String caller, long start) {
+                                          String caller, String principal, long start) {
     if (!(verticle.endpoint() instanceof GuestEndpoint endpoint)) {
       // registered, not started yet, or stopping
       return Failures.fail(Codes.UNKNOWN_GUEST, "no guest " + request.guest() + " in the cluster");
     }
     if (endpoint.servesOnAnyLoop(request)) {
-      return endpoint.serve(request, caller, start);
+      return endpoint.serve(request, caller, principal, start);
     }
     Promise<JsonObject> reply = Promise.promise();
     ((ContextInternal) verticle.link().context())
-        .emit(v -> endpoint.serve(request, caller, start).onComplete(reply));
+        .emit(v -> endpoint.serve(request, caller, principal, start).onComplete(reply));
     return reply.future();
   }
 
@@ -217,8 +221,8 @@ public final class CommandVerticle extends VerticleBase {
    * holder; it may have run there) instead of waiting for its deadline.
    */
   private Future<JsonObject> forward(FleetView.Node holder, String suffix, Object body,
-                                     RequestBody request, String caller, long start,
-                                     boolean[] served) {
+                                     RequestBody request, String caller, String principal,
+                                     long start, boolean[] served) {
     long leftMs = Math.max(1, request.deadline().remainingMs());
     JsonObject forwarded = asJson(body).copy().put("timeoutMs", leftMs);
     DeliveryOptions options = new DeliveryOptions()
@@ -228,6 +232,10 @@ public final class CommandVerticle extends VerticleBase {
         .addHeader(GuestEndpoint.ELAPSED_HEADER, Long.toString(System.nanoTime() - start));
     if (caller != null) {
       options.addHeader(GuestEndpoint.CALLER_HEADER, caller);
+    }
+    // the holder authorizes the principal; none stays none (the bus principal there)
+    if (principal != null) {
+      options.addHeader(Principal.HEADER, principal);
     }
     Promise<JsonObject> reply = ((ContextInternal) context).promise();
     Runnable unwatch = view.watch(holder.id(), () -> reply.tryFail(Failures.of(

@@ -3,6 +3,7 @@ package io.qgagateway.commands;
 import io.qgagateway.api.Codes;
 import io.qgagateway.api.Failures;
 import io.qgagateway.api.Outcome;
+import io.qgagateway.auth.Principal;
 import io.qgagateway.fleet.GuestEvents;
 import io.qgagateway.link.AgentChannel;
 import io.qgagateway.link.LinkEndpoint;
@@ -23,8 +24,8 @@ import java.util.Optional;
 /**
  * Serves one guest's internal address on the node that holds its link. Everything that reaches
  * the guest passes here, whichever member or protocol it entered by: the request is checked
- * again, policy applied, commands the agent disabled refused locally, and mutating commands
- * audited.
+ * again, the principal authorized, commands the agent disabled refused locally, and mutating
+ * and refused commands audited.
  */
 public final class GuestEndpoint implements LinkEndpoint {
 
@@ -106,7 +107,8 @@ public final class GuestEndpoint implements LinkEndpoint {
       CommandVerticle.record(metrics, spec, null, Outcome.BAD_REQUEST, System.nanoTime() - start);
       return;
     }
-    serve(request, message.headers().get(CALLER_HEADER), start).onComplete(ar -> {
+    serve(request, message.headers().get(CALLER_HEADER), message.headers().get(Principal.HEADER),
+        start).onComplete(ar -> {
       if (ar.succeeded()) {
         message.reply(ar.result());
       } else {
@@ -131,7 +133,8 @@ public final class GuestEndpoint implements LinkEndpoint {
    * Whether {@link #serve} may run this request on the event loop that received it rather than
    * on the link's context: a plain command with a reply (no operation, no freeze state to keep),
    * on a backend that takes such calls from any loop (libvirt). Everything it touches then is
-   * thread-safe: the policy, the command index, metrics, the audit line.
+   * thread-safe: the policy, grants and rate limiter (its buckets are a concurrent map), the
+   * command index, metrics, the audit line.
    */
   public boolean servesOnAnyLoop(RequestBody request) {
     if (!link.callsFromAnyLoop() || request.spec().operation() != null
@@ -144,21 +147,27 @@ public final class GuestEndpoint implements LinkEndpoint {
   }
 
   /**
-   * Serves a checked request: policy, then the command or operation, then the audit line and
-   * the outcome in {@code qga_command_duration_seconds}, recorded here, on the member holding
-   * the guest, whichever member the request entered. Call on the link's context (or anywhere
-   * when {@link #servesOnAnyLoop} says so); every path through the gateway ends here.
+   * Serves a checked request: authorization (policy, grants, rate limits), then the command or
+   * operation, then the audit line and the outcome in {@code qga_command_duration_seconds},
+   * recorded here, on the member holding the guest, whichever member the request entered. Call
+   * on the link's context (or anywhere when {@link #servesOnAnyLoop} says so); every path
+   * through the gateway ends here.
    *
-   * @param entered when the request entered the gateway ({@link System#nanoTime()} here)
+   * @param principal the request's {@link Principal#HEADER}, null for an event-bus caller that
+   *                  set none
+   * @param entered   when the request entered the gateway ({@link System#nanoTime()} here)
    */
-  public Future<JsonObject> serve(RequestBody request, String caller, long entered) {
+  public Future<JsonObject> serve(RequestBody request, String caller, String principal,
+                                  long entered) {
     long start = System.nanoTime();
     CommandSpec spec = request.spec();
+    Principal who = rules.access().principal(principal);
     Future<JsonObject> result;
+    boolean denied = false;
     try {
-      Optional<ReplyException> forbidden = rules.policy().check(request);
-      result = forbidden.isPresent() ? Future.failedFuture(forbidden.get())
-          : dispatch(spec, request);
+      Optional<ReplyException> forbidden = Authorization.check(rules, metrics, who, request);
+      denied = forbidden.isPresent();
+      result = denied ? Future.failedFuture(forbidden.get()) : dispatch(spec, request);
     } catch (RuntimeException e) {
       // a bug still gets its one reply, at once: the local path has no bus timeout behind it
       log.error("serving " + spec.name() + " for " + link.name() + " failed", e);
@@ -166,12 +175,13 @@ public final class GuestEndpoint implements LinkEndpoint {
     }
     result = result.onComplete(ar -> CommandVerticle.record(metrics, spec, request,
         Outcome.of(ar), System.nanoTime() - entered));
-    if (!request.mutating()) {
+    if (!request.mutating() && !denied) {
       return result;
     }
+    String name = who == null ? "invalid" : who.name();
     return result.onComplete(ar -> {
       Audit.record(link.name(), request.execute() != null ? request.execute() : spec.name(),
-          caller, Outcome.of(ar), System.nanoTime() - start,
+          name, caller, Outcome.of(ar), System.nanoTime() - start,
           ar.failed() ? ar.cause().getMessage() : null);
     });
   }

@@ -3,6 +3,7 @@ package io.qgagateway.commands;
 import io.qgagateway.api.Codes;
 import io.qgagateway.api.Deadline;
 import io.qgagateway.api.Failures;
+import io.qgagateway.auth.CommandClass;
 import io.qgagateway.commands.CommandSpec.Kind;
 import io.qgagateway.link.GuestTarget;
 import io.vertx.core.buffer.Buffer;
@@ -11,6 +12,7 @@ import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.Json;
 import io.vertx.core.json.JsonObject;
 
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -38,6 +40,7 @@ public record RequestBody(CommandSpec spec, String guest, String execute, Comman
 
   /** What {@code agent.command} may execute: a guest-agent command name. */
   public static final Pattern EXECUTE = Pattern.compile("guest-[a-z0-9-]+");
+  private static final String FILE_OPEN = "guest-file-open";
 
   /**
    * Checks a bus or HTTP body: a JsonObject, or JSON text as a String or Buffer.
@@ -94,6 +97,28 @@ public record RequestBody(CommandSpec spec, String guest, String execute, Comman
   /** Audited: what the catalog says of the command sent; an unknown passthrough counts as one. */
   public boolean mutating() {
     return (target != null ? target : spec).mutating();
+  }
+
+  /**
+   * The classes a principal needs (docs/SECURITY.md): the address's, and on {@code agent.command}
+   * also the executed command's (a command the catalog does not know needs passthrough only).
+   * A guest-file-open with a read-only mode ({@code r}, {@code rb}, or none: the agent reads)
+   * needs file-read instead of file-write.
+   */
+  public List<CommandClass> classes() {
+    CommandClass own = classOf(spec);
+    return spec.kind() == Kind.PASSTHROUGH && target != null
+        ? List.of(own, classOf(target)) : List.of(own);
+  }
+
+  private CommandClass classOf(CommandSpec s) {
+    if (s.name().equals(FILE_OPEN)) {
+      String mode = arguments.getString("mode", "r");
+      if (mode.equals("r") || mode.equals("rb")) {
+        return CommandClass.FILE_READ;
+      }
+    }
+    return s.commandClass();
   }
 
   /** False when the agent answers nothing on success: reply {@code {"sent": true}}. */

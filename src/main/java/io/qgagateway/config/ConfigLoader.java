@@ -31,6 +31,7 @@ public final class ConfigLoader {
       Map.entry("QGA_HTTP_HOST", "http.host"),
       Map.entry("QGA_HTTP_PORT", "http.port"),
       Map.entry("QGA_HTTP_TOKEN", "http.token"),
+      Map.entry("QGA_AUTH_TOKENS_FILE", "auth.tokensFile"),
       Map.entry("QGA_BRIDGE_ENABLED", "bridge.enabled"),
       Map.entry("QGA_BRIDGE_PORT", "bridge.port"),
       // TLS files, e.g. from a cert-manager Secret mounted by k8s/components/cert-manager

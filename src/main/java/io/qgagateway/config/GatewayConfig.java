@@ -39,7 +39,8 @@ public record GatewayConfig(
     Demo demo,
     long drainMs,
     VertxSettings vertx,
-    LibvirtOptions libvirt) {
+    LibvirtOptions libvirt,
+    AuthConfig auth) {
 
   /** A directory scanned for agent sockets; {@code pattern} names the guest with group "name". */
   public record Discovery(String directory, Pattern pattern, long scanIntervalMs) {
@@ -270,11 +271,12 @@ public record GatewayConfig(
     v.finish();
 
     LibvirtOptions libvirt = libvirtOptions(root.section("libvirt"));
+    AuthConfig auth = AuthConfig.parse(root.section("auth"));
 
     root.finish();
     return new GatewayConfig(nodeName, List.copyOf(guests), List.copyOf(discovery), http, bridge,
         cluster, policy, timeouts, autoThawMs, thawForeign, fileMaxBytes, link, metrics, jsonLogging, demo,
-        drainMs, vertxSettings, libvirt);
+        drainMs, vertxSettings, libvirt, auth);
   }
 
   private static LibvirtOptions libvirtOptions(Section s) {

@@ -2,6 +2,8 @@ package io.qgagateway.fleet;
 
 import io.qgagateway.api.Addresses;
 import io.qgagateway.api.Codes;
+import io.qgagateway.auth.AccessRules;
+import io.qgagateway.auth.Principal;
 import io.qgagateway.link.GuestTarget;
 import io.qgagateway.link.LinkVerticle;
 import io.vertx.core.Future;
@@ -15,6 +17,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Supplier;
 
 /**
  * Keeps the fleet view current (through its {@link FleetStore}) and serves {@code agent.guests}.
@@ -28,11 +31,15 @@ public final class FleetVerticle extends VerticleBase {
 
   private final FleetView view;
   private final FleetStore store;
+  private final Supplier<AccessRules> access;
   private final long listingTimeoutMs;
   private long timer = -1;
 
-  public FleetVerticle(FleetView view, FleetStore store, long listingTimeoutMs) {
+  /** @param access the grants in force (they change with the configuration) */
+  public FleetVerticle(FleetView view, FleetStore store, Supplier<AccessRules> access,
+                       long listingTimeoutMs) {
     this.view = view;
+    this.access = access;
     this.store = store;
     this.listingTimeoutMs = listingTimeoutMs;
   }
@@ -110,6 +117,10 @@ public final class FleetVerticle extends VerticleBase {
       return;
     }
     String filter = only;
+    // a principal lists the guests it holds a class on; another's guest is "no guest", so the
+    // listing tells nobody what exists beyond their grants
+    AccessRules grants = access.get();
+    Principal principal = grants.principal(message.headers().get(Principal.HEADER));
     List<Future<JsonArray>> parts = new ArrayList<>();
     parts.add(Future.succeededFuture(describeLocal(filter)));
     for (FleetView.Node node : view.nodes()) {
@@ -135,7 +146,11 @@ public final class FleetVerticle extends VerticleBase {
       List<JsonObject> all = new ArrayList<>();
       for (Future<JsonArray> part : parts) {
         if (part.succeeded()) {
-          part.result().forEach(g -> all.add((JsonObject) g));
+          part.result().forEach(g -> {
+            if (grants.lists(principal, ((JsonObject) g).getString("name"))) {
+              all.add((JsonObject) g);
+            }
+          });
         }
       }
       if (filter != null && all.isEmpty()) {

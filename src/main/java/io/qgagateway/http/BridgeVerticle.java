@@ -3,8 +3,10 @@ package io.qgagateway.http;
 import io.qgagateway.api.Addresses;
 import io.qgagateway.api.Codes;
 import io.qgagateway.api.Failures;
+import io.qgagateway.auth.Principal;
 import io.qgagateway.commands.CommandCatalog;
 import io.qgagateway.commands.CommandSpec;
+import io.qgagateway.commands.GuestEndpoint;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.metrics.GatewayMetrics;
 import io.qgagateway.tls.ServerTls;
@@ -24,6 +26,7 @@ import io.vertx.core.net.NetServerOptions;
 import io.vertx.core.net.NetSocket;
 import io.vertx.core.parsetools.RecordParser;
 
+import javax.net.ssl.SSLSession;
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.Map;
@@ -44,6 +47,12 @@ import java.util.Map;
  * </ul>
  * Inbound: the public {@code agent.*} addresses; outbound: {@code agent.events}. Internal
  * addresses are outside both.
+ *
+ * <p>A client authenticates with {@code "headers": {"authorization": "Bearer <token>"}} on its
+ * first frame (or any later one, to switch token), or with a client certificate once the bridge
+ * speaks TLS; a frame before that gets an {@code err} frame with code 401 and runs nothing.
+ * The principal goes with each request in {@link Principal#HEADER}; a frame that names a
+ * principal or caller itself is refused.
  */
 public final class BridgeVerticle extends VerticleBase {
 
@@ -54,17 +63,21 @@ public final class BridgeVerticle extends VerticleBase {
   /** A safety net only: the member's dispatcher answers each request by its own deadline. */
   private static final long LOCAL_SEND_TIMEOUT_MS = CommandCatalog.MAX_TIMEOUT_MS + 60_000;
   static final String ACCESS_DENIED = "access_denied";
+  /** The frame header a client authenticates with: {@code "Bearer <token>"}. */
+  static final String AUTHORIZATION = "authorization";
 
   private final GatewayConfig.Bridge config;
+  private final EntryGuard guard;
   private final CommandCatalog catalog;
   private final GatewayMetrics metrics;
   // held in a field: Vert.x 5.1 closes an unreferenced server on GC
   private NetServer server;
   private ServerTls tls;
 
-  public BridgeVerticle(GatewayConfig.Bridge config, CommandCatalog catalog,
+  public BridgeVerticle(GatewayConfig.Bridge config, EntryGuard guard, CommandCatalog catalog,
                         GatewayMetrics metrics) {
     this.config = config;
+    this.guard = guard;
     this.catalog = catalog;
     this.metrics = metrics;
   }
@@ -106,6 +119,9 @@ public final class BridgeVerticle extends VerticleBase {
     private final RecordParser parser;
     private final Map<String, MessageConsumer<Object>> registered = new HashMap<>();
     private boolean expectLength = true;
+    // the last Authorization header accepted: checked again on every frame, so a revoked
+    // token stops working on open connections too
+    private String authorization;
 
     Connection(NetSocket socket) {
       this.socket = socket;
@@ -154,12 +170,22 @@ public final class BridgeVerticle extends VerticleBase {
 
     private void onFrame(JsonObject frame) {
       String type = frame.getString("type", "message");
+      JsonObject headers = frame.getJsonObject("headers", new JsonObject());
+      String address = frame.getString("address");
+      String replyAddress = frame.getString("replyAddress");
+      for (String name : headers.fieldNames()) {
+        if (name.equalsIgnoreCase(Principal.HEADER)
+            || name.equalsIgnoreCase(GuestEndpoint.CALLER_HEADER)) {
+          guard.refusedIdentityHeader();
+          refuse(address, replyAddress, Codes.BAD_REQUEST, "identity_header: " + name
+              + " is set by the gateway only, never by a client");
+          return;
+        }
+      }
       if ("ping".equals(type)) {
         write(new JsonObject().put("type", "pong"));
         return;
       }
-      String address = frame.getString("address");
-      String replyAddress = frame.getString("replyAddress");
       if (!type.equals("send") && !type.equals("publish") && !type.equals("register")
           && !type.equals("unregister")) {
         refuse(address, replyAddress, Codes.BAD_REQUEST, "unknown_type");
@@ -169,14 +195,40 @@ public final class BridgeVerticle extends VerticleBase {
         refuse(null, replyAddress, Codes.BAD_REQUEST, "missing_address");
         return;
       }
-      switch (type) {
-        case "send", "publish" -> inbound(type, address, replyAddress, frame.getValue("body"));
-        case "register" -> register(address);
-        default -> unregister(address);
+      Object given = headers.getValue(AUTHORIZATION);
+      String credentials = given instanceof String text ? text : authorization;
+      Future<Principal> principal = guard.authenticate(credentials, tlsSession());
+      // frames are handled in order: wait for a check that does not answer at once
+      if (!principal.isComplete()) {
+        parser.pause();
+        principal.onComplete(ar -> parser.resume());
       }
+      principal.onComplete(ar -> {
+        if (ar.failed()) {
+          authorization = null;
+          ReplyException failure = Failures.normalize(ar.cause());
+          refuse(address, replyAddress, failure.failureCode(),
+              failure.failureCode() == Codes.UNAUTHORIZED ? "unauthenticated: "
+                  + failure.getMessage() + " (send headers.authorization \"Bearer <token>\")"
+                  : failure.getMessage());
+          return;
+        }
+        authorization = credentials;
+        switch (type) {
+          case "send", "publish" -> inbound(type, address, replyAddress, frame.getValue("body"),
+              ar.result());
+          case "register" -> register(address);
+          default -> unregister(address);
+        }
+      });
     }
 
-    private void inbound(String type, String address, String replyAddress, Object body) {
+    private SSLSession tlsSession() {
+      return socket.isSsl() ? socket.sslSession() : null;
+    }
+
+    private void inbound(String type, String address, String replyAddress, Object body,
+                         Principal principal) {
       if (!address.startsWith(Addresses.PUBLIC_PREFIX) || address.equals(Addresses.EVENTS)) {
         refuse(address, replyAddress, Codes.FORBIDDEN, ACCESS_DENIED);
         return;
@@ -198,7 +250,8 @@ public final class BridgeVerticle extends VerticleBase {
         return;
       }
       DeliveryOptions options = new DeliveryOptions().setSendTimeout(LOCAL_SEND_TIMEOUT_MS)
-          .addHeader("caller", caller);
+          .addHeader(GuestEndpoint.CALLER_HEADER, caller)
+          .addHeader(Principal.HEADER, principal.toHeader());
       // this member's own dispatcher: the request cannot land on a member that died unannounced
       vertx.eventBus().<Object>request(Addresses.local(address), body, options)
           .onComplete(ar -> {

@@ -3,11 +3,13 @@ package io.qgagateway.http;
 import io.vertx.core.json.JsonObject;
 
 import java.util.function.IntSupplier;
+import java.util.function.Supplier;
 
 /**
  * What {@code /health/ready} reports: ready once the configuration is loaded, HTTP listens and,
  * when clustered, the cluster is joined with at least {@code cluster.minPeers} other gateways;
- * not ready again while draining for shutdown.
+ * not ready again while draining for shutdown, or while authentication refuses every caller
+ * (no credentials on a non-loopback address, the token file missing): then {@code auth} says why.
  */
 public final class Health {
 
@@ -18,6 +20,7 @@ public final class Health {
   private volatile boolean draining;
   private volatile IntSupplier peers = () -> 0;
   private volatile int minPeers;
+  private volatile Supplier<String> authProblem = () -> null;
 
   public Health(boolean clustered) {
     this.clustered = clustered;
@@ -45,12 +48,18 @@ public final class Health {
     this.minPeers = minPeers;
   }
 
+  /** What makes every API request refused now (null when nothing): readiness reports it. */
+  public void auth(Supplier<String> problem) {
+    this.authProblem = problem;
+  }
+
   public void draining() {
     draining = true;
   }
 
   public boolean ready() {
-    return configLoaded && httpUp && (!clustered || clusterJoined && enoughPeers()) && !draining;
+    return configLoaded && httpUp && (!clustered || clusterJoined && enoughPeers()) && !draining
+        && authProblem.get() == null;
   }
 
   private boolean enoughPeers() {
@@ -64,6 +73,8 @@ public final class Health {
         .put("cluster", !clustered ? "NOT_CLUSTERED" : clusterJoined && enoughPeers() ? "UP"
             : "DOWN")
         .put("shutdown", draining ? "DRAINING" : "NO");
+    String auth = authProblem.get();
+    checks.put("auth", auth == null ? "UP" : auth);
     if (clustered) {
       checks.put("peers", peers.getAsInt()).put("minPeers", minPeers);
     }

@@ -4,8 +4,11 @@ import com.fasterxml.jackson.core.exc.StreamConstraintsException;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.qgagateway.api.Addresses;
 import io.qgagateway.api.Codes;
+import io.qgagateway.api.Failures;
+import io.qgagateway.auth.Principal;
 import io.qgagateway.commands.CommandCatalog;
 import io.qgagateway.commands.CommandSpec;
+import io.qgagateway.commands.GuestEndpoint;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.tls.ServerTls;
 import io.vertx.core.Future;
@@ -13,15 +16,17 @@ import io.vertx.core.VerticleBase;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.Message;
+import io.vertx.core.eventbus.ReplyException;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
 
 /**
  * The HTTP API of API.md section 4. Commands go through the event bus to the same
@@ -38,8 +43,11 @@ public final class HttpApiVerticle extends VerticleBase {
   /** {@link #timeoutMs} answered the request itself (400). */
   private static final long ANSWERED = -1;
   private static final long GUESTS_TIMEOUT_MS = 5_000;
+  /** The routing context's key of the authenticated principal. */
+  private static final String PRINCIPAL = "qga.principal";
 
   private final GatewayConfig.Http config;
+  private final EntryGuard guard;
   private final CommandCatalog catalog;
   private final PrometheusMeterRegistry prometheus;
   private final Health health;
@@ -47,9 +55,10 @@ public final class HttpApiVerticle extends VerticleBase {
   private HttpServer server;
   private ServerTls tls;
 
-  public HttpApiVerticle(GatewayConfig.Http config, CommandCatalog catalog,
+  public HttpApiVerticle(GatewayConfig.Http config, EntryGuard guard, CommandCatalog catalog,
                          PrometheusMeterRegistry prometheus, Health health) {
     this.config = config;
+    this.guard = guard;
     this.catalog = catalog;
     this.prometheus = prometheus;
     this.health = health;
@@ -116,24 +125,41 @@ public final class HttpApiVerticle extends VerticleBase {
         .end(prometheus.scrape());
   }
 
+  /**
+   * Authenticates the caller (a bearer token, else a verified client certificate) and keeps its
+   * principal for the bus request; the member holding the guest decides what it may do.
+   */
   private void authorize(RoutingContext ctx) {
-    String token = config.token();
-    if (token == null) {
-      ctx.next();
+    HttpServerRequest request = ctx.request();
+    if (request.headers().contains(Principal.HEADER)) {
+      guard.refusedIdentityHeader();
+      error(ctx, Codes.BAD_REQUEST, null, Principal.HEADER
+          + ": set by the gateway only, never by a caller");
       return;
     }
-    String header = ctx.request().getHeader("Authorization");
-    // the scheme is case-insensitive (RFC 7235)
-    String given = header != null && header.regionMatches(true, 0, "Bearer ", 0, 7)
-        ? header.substring(7) : "";
-    // constant time, so response timing does not reveal how much of a guess was right
-    if (MessageDigest.isEqual(token.getBytes(StandardCharsets.UTF_8),
-        given.getBytes(StandardCharsets.UTF_8))) {
-      ctx.next();
-    } else {
-      ctx.response().putHeader("WWW-Authenticate", "Bearer");
-      error(ctx, Codes.UNAUTHORIZED, null, "missing or wrong bearer token");
+    Future<Principal> principal = guard.authenticate(request.getHeader(HttpHeaders.AUTHORIZATION),
+        request.isSSL() ? request.sslSession() : null);
+    // tokens and JWTs are checked at once; a check that answers later must not let body bytes
+    // arrive before the handler that reads them is set (POST and PUT resume once it is)
+    boolean held = !principal.isComplete();
+    if (held) {
+      request.pause();
     }
+    principal.onComplete(ar -> {
+      if (ar.succeeded()) {
+        ctx.put(PRINCIPAL, ar.result());
+        ctx.next();
+        if (held && request.method() == HttpMethod.GET) {
+          request.resume();
+        }
+        return;
+      }
+      ReplyException failure = Failures.normalize(ar.cause());
+      if (failure.failureCode() == Codes.UNAUTHORIZED) {
+        ctx.response().putHeader("WWW-Authenticate", "Bearer");
+      }
+      error(ctx, failure.failureCode(), null, failure.getMessage());
+    });
   }
 
   /**
@@ -293,8 +319,10 @@ public final class HttpApiVerticle extends VerticleBase {
 
   private Future<JsonObject> request(RoutingContext ctx, String address, JsonObject body,
                                      long sendTimeoutMs) {
+    Principal principal = ctx.get(PRINCIPAL);
     DeliveryOptions options = new DeliveryOptions().setSendTimeout(sendTimeoutMs)
-        .addHeader("caller", "http:" + ctx.request().remoteAddress());
+        .addHeader(GuestEndpoint.CALLER_HEADER, "http:" + ctx.request().remoteAddress())
+        .addHeader(Principal.HEADER, principal.toHeader());
     // this member's own dispatcher: a member that died unannounced cannot swallow the request
     String own = Addresses.local(address);
     return vertx.eventBus().<JsonObject>request(own, body, options).map(Message::body);

@@ -51,6 +51,9 @@ final class Replies {
     ReplyException failure = Failures.normalize(cause);
     String message = failure.getMessage() == null ? "" : failure.getMessage();
     String agentClass = failure instanceof GatewayFailure g ? g.agentClass() : null;
+    if (failure instanceof GatewayFailure g && g.retryAfterSeconds() >= 0) {
+      ctx.response().putHeader(HttpHeaders.RETRY_AFTER, Long.toString(g.retryAfterSeconds()));
+    }
     error(ctx, failure.failureCode(), agentClass, message + suffix);
   }
 

@@ -40,6 +40,9 @@ public final class GatewayMetrics implements LinkObserver {
   private final Counter disconnects;
   private final Counter autoThaws;
   private final Counter[] refusals = new Counter[Refusal.values().length];
+  // reason and principal -> counter; principals are bounded by the configuration (tokens,
+  // certificates and JWT subjects allowed in)
+  private final Map<String, Counter> denials = new ConcurrentHashMap<>();
   // command (and guest, when labelled) -> timer by outcome ordinal
   private final Map<String, Timer[]> commandTimers = new ConcurrentHashMap<>();
 
@@ -110,6 +113,30 @@ public final class GatewayMetrics implements LinkObserver {
   /** One message to {@code agent.*} that ran nothing (counted once per member it reached). */
   public void refused(Refusal reason) {
     refusals[reason.ordinal()].increment();
+  }
+
+  /** Why a request was refused to its caller (docs/SECURITY.md). */
+  public enum Denial {
+    UNAUTHENTICATED("unauthenticated"), NO_CREDENTIALS("no_credentials"),
+    IDENTITY_HEADER("identity_header"), INVALID_PRINCIPAL("invalid_principal"),
+    POLICY("policy"), NOT_GRANTED("not_granted"), RATE_LIMITED("rate_limited");
+
+    private final String label;
+
+    Denial(String label) {
+      this.label = label;
+    }
+  }
+
+  /** One refused request; {@code principal} null when none was established. */
+  public void denied(Denial reason, String principal) {
+    String who = principal == null ? "" : principal;
+    denials.computeIfAbsent(reason.label + '\0' + who, k -> Counter.builder("qga.denied")
+            .description("requests refused to their caller: not authenticated, not granted, "
+                + "over a rate limit, or outside the policy")
+            .tags("reason", reason.label, "principal", who)
+            .register(registry))
+        .increment();
   }
 
   public void autoThawed() {

@@ -1,13 +1,17 @@
 package io.qgagateway.commands;
 
 import io.qgagateway.api.Codes;
+import io.qgagateway.auth.CommandClass;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import org.junit.jupiter.api.Test;
 
+import java.util.List;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -40,6 +44,45 @@ class RequestBodyTest {
     assertNull(r.autoThawMs());
     assertTrue(r.mutating());
     assertTrue(r.successResponse());
+  }
+
+  @Test
+  void theClassesARequestNeeds() {
+    JsonObject guest = new JsonObject().put("guest", "vm-1");
+    assertEquals(List.of(CommandClass.FILESYSTEM), parse("fstrim", guest).classes());
+    assertEquals(List.of(CommandClass.EXEC), parse("run", guest.copy()
+        .put("arguments", new JsonObject().put("path", "/bin/true"))).classes());
+    // a read-only open is file-read; any other mode may create or truncate: file-write
+    for (String mode : new String[] {null, "r", "rb"}) {
+      JsonObject args = new JsonObject().put("path", "/etc/hosts");
+      if (mode != null) {
+        args.put("mode", mode);
+      }
+      assertEquals(List.of(CommandClass.FILE_READ), parse("file-open", guest.copy()
+          .put("arguments", args)).classes(), String.valueOf(mode));
+    }
+    assertEquals(List.of(CommandClass.FILE_WRITE), parse("file-open", guest.copy()
+        .put("arguments", new JsonObject().put("path", "/x").put("mode", "r+"))).classes());
+    // the passthrough needs its own class and the executed command's
+    assertEquals(List.of(CommandClass.PASSTHROUGH, CommandClass.CREDENTIALS), parse("command",
+        guest.copy().put("execute", "guest-ssh-get-authorized-keys")
+            .put("arguments", new JsonObject().put("username", "root"))).classes());
+    assertEquals(List.of(CommandClass.PASSTHROUGH, CommandClass.FILE_READ), parse("command",
+        guest.copy().put("execute", "guest-file-open")
+            .put("arguments", new JsonObject().put("path", "/x"))).classes());
+    // a command the catalog does not know: passthrough only
+    assertEquals(List.of(CommandClass.PASSTHROUGH), parse("command",
+        guest.copy().put("execute", "guest-from-the-future")).classes());
+  }
+
+  @Test
+  void everyRowHasOneClass() {
+    for (CommandSpec spec : catalog.all()) {
+      assertNotNull(spec.commandClass(), spec.name());
+    }
+    assertEquals(CommandClass.PASSTHROUGH, catalog.byName("command").orElseThrow().commandClass());
+    assertEquals(CommandClass.FILE_WRITE, catalog.byName("file-put").orElseThrow().commandClass());
+    assertEquals(CommandClass.FILE_READ, catalog.byName("file-get").orElseThrow().commandClass());
   }
 
   @Test

@@ -75,6 +75,8 @@ class ClusterTest {
   private int demoSimulated;
   // the libvirt of the next member started, when it has one
   private FakeHypervisor libvirt;
+  /** Merged into every member's configuration (e.g. http and auth). */
+  private JsonObject extraConfig = new JsonObject();
 
   /** One gateway member: its clustered Vert.x, the gateway, and the agents of its guests. */
   private record Member(String name, Vertx vertx, Gateway gateway, List<SimulatedAgent> agents) {
@@ -448,6 +450,55 @@ class ClusterTest {
 
   // --- members ---
 
+  /**
+   * Authorization holds for a guest another member holds: the principal authenticated by B's
+   * HTTP travels with the forwarded request and A, the holder, applies the grants; a refusal is
+   * counted on A and A's agent sees nothing.
+   */
+  @Test
+  void grantsHoldForGuestsOfAnotherMember() throws Exception {
+    String token = "backup-" + "e".repeat(40);
+    String hash = "sha256:" + java.util.HexFormat.of().formatHex(java.security.MessageDigest
+        .getInstance("SHA-256").digest(token.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    extraConfig = new JsonObject()
+        .put("http", new JsonObject().put("enabled", true).put("host", "127.0.0.1").put("port", 0))
+        .put("auth", new JsonObject()
+            .put("tokens", new JsonArray().add(new JsonObject().put("name", "backup")
+                .put("hash", hash)))
+            .put("grants", new JsonArray().add(new JsonObject()
+                .put("principals", new JsonArray().add("backup"))
+                .put("classes", new JsonArray().add("read").add("filesystem"))
+                .put("guests", new JsonArray().add("b-*")))));
+    Member a = start("A", portA, "a-1");
+    Member b = start("B", portB, "b-1");
+    awaitFleet("a-1", "b-1");
+    var client = b.vertx().createHttpClient();
+    java.util.function.Function<String, Integer> fstrim = guest -> {
+      try {
+        return await(client.request(io.vertx.core.http.HttpMethod.POST,
+                b.gateway().httpPort(), "127.0.0.1", "/v1/guests/" + guest + "/commands/fstrim")
+            .compose(r -> r.putHeader("Authorization", "Bearer " + token).send())
+            .compose(r -> r.body().map(body -> r.statusCode())));
+      } catch (Exception e) {
+        throw new IllegalStateException(e);
+      }
+    };
+    // b-1 is B's own: granted; a-1 is A's: B forwards, A refuses
+    assertEquals(200, fstrim.apply("b-1"));
+    assertEquals(1, fstrims(agentFor(b, "b-1")));
+    assertEquals(403, fstrim.apply("a-1"));
+    assertEquals(0, fstrims(agentFor(a, "a-1")), "A's agent saw no fstrim");
+    var denied = registries.get("A").find("qga.denied").tag("reason", "not_granted")
+        .tag("principal", "backup").counter();
+    assertNotNull(denied, "the holder, A, counted the refusal");
+    assertEquals(1, denied.count());
+    // the principal went along: a bus request through B with none is the bus principal's
+    // (unrestricted by default), so the refusal was the principal's, not the route's
+    request(b, Addresses.local("agent.fstrim"), new JsonObject().put("guest", "a-1"));
+    assertEquals(1, fstrims(agentFor(a, "a-1")));
+    client.close();
+  }
+
   private Member start(String name, int hazelcastPort, String... guests) throws Exception {
     return start(name, hazelcastPort, 0, guests);
   }
@@ -471,7 +522,8 @@ class ClusterTest {
         .put("cluster", new JsonObject().put("enabled", true).put("port", hazelcastPort)
             .put("eventBusPort", eventBusPort).put("unreachableRetentionMs", retentionMs)
             .put("minPeers", minPeers)
-            .put("members", new JsonArray().add("127.0.0.1:" + portA).add("127.0.0.1:" + portB))));
+            .put("members", new JsonArray().add("127.0.0.1:" + portA).add("127.0.0.1:" + portB)))
+        .mergeIn(extraConfig, true));
     Config hazelcast = ClusterSetup.hazelcastConfig(config.cluster()).setClusterName(clusterName);
     Vertx vertx = await(ClusterSetup.clustered(Vertx.builder(), new VertxOptions(),
         config.cluster(), hazelcast));

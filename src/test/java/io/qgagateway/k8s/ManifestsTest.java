@@ -100,7 +100,11 @@ public class ManifestsTest {
           new Metric("qga_cluster_member_up", "gauge", Map.of("member", Set.of())),
           new Metric("qga_cluster_remote_guests", "gauge", Map.of(
               "reachable", Set.of("true", "false"))),
-          new Metric("qga_guest_name_conflicts", "gauge", Map.of()))
+          new Metric("qga_guest_name_conflicts", "gauge", Map.of()),
+          new Metric("qga_denied_total", "counter", Map.of(
+              "reason", Set.of("unauthenticated", "no_credentials", "identity_header",
+                  "invalid_principal", "policy", "not_granted", "rate_limited"),
+              "principal", Set.of())))
       .collect(Collectors.toMap(Metric::name, m -> m, (a, b) -> a, LinkedHashMap::new));
 
   /** Both: what the manifests may query. */
@@ -323,7 +327,7 @@ public class ManifestsTest {
   }
 
   @Test
-  void daemonSetRunsWithLeastPrivilege() {
+  void daemonSetRunsWithLeastPrivilege() throws IOException {
     DaemonSet ds = daemonSet();
     PodSpec pod = ds.getSpec().getTemplate().getSpec();
     assertTrue(pod.getHostNetwork() == null || !pod.getHostNetwork());
@@ -379,6 +383,15 @@ public class ManifestsTest {
     assertEquals("status.podIP", env(c, "QGA_POD_IP").getValueFrom().getFieldRef().getFieldPath());
     var token = env(c, "QGA_HTTP_TOKEN").getValueFrom().getSecretKeyRef();
     assertEquals(Boolean.TRUE, token.getOptional());
+    // named tokens: the Secret's file is auth.tokensFile; optional, so a missing Secret leaves
+    // a running pod that accepts nothing and says why in its readiness (fail closed)
+    Volume tokens = pod.getVolumes().stream().filter(v -> v.getSecret() != null).findFirst()
+        .orElseThrow();
+    assertEquals("qga-gateway-tokens", tokens.getSecret().getSecretName());
+    assertEquals(Boolean.TRUE, tokens.getSecret().getOptional());
+    JsonNode auth = YAML.readTree(configFromConfigMap()).path("auth");
+    assertEquals(mount(c, tokens.getName()).getMountPath() + "/tokens.yaml",
+        auth.path("tokensFile").asText());
     assertTrue(env(c, "JAVA_TOOL_OPTIONS").getValue().contains("-XX:MaxRAMPercentage="));
 
     assertNotNull(c.getResources().getRequests().get("cpu"));
