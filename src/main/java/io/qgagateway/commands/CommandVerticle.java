@@ -137,15 +137,20 @@ public final class CommandVerticle extends VerticleBase {
     } else if (route instanceof FleetView.Remote r) {
       reply = forward(r.holder(), suffix, message.body(), request, caller, principal, start,
           served);
+    } else if (route instanceof FleetView.Stopped st) {
+      reply = Failures.fail(Codes.NOT_CONNECTED, stopped(request.guest(), st.holder().name(),
+          st.reason()));
     } else if (route instanceof FleetView.Unreachable u) {
       reply = Failures.fail(Codes.NOT_CONNECTED, unreachable(request, u.holder(),
           "it " + u.holder().why() + " " + agoMs(u.holder()) + " ms ago"));
     } else {
-      // a libvirt domain of this member that shut off lately: say why, not "no such guest";
+      // a libvirt domain of this member that shut off lately: say why, not "no such guest"
+      // (other members learn it from the fleet record: FleetView.Stopped);
       // no guest label for a guest that does not exist: callers cannot grow the registry
       JsonObject stopped = view.local().stopped(request.guest());
       finish(message, own, spec, null, start, stopped != null
-          ? Failures.fail(Codes.NOT_CONNECTED, stopped.getString("lastError"))
+          ? Failures.fail(Codes.NOT_CONNECTED, stopped(request.guest(), view.self().name(),
+              stopped.getString("lastError")))
           : Failures.fail(Codes.UNKNOWN_GUEST, "no guest " + request.guest() + " in the cluster"),
           served);
       return;
@@ -153,6 +158,11 @@ public final class CommandVerticle extends VerticleBase {
     inFlight.incrementAndGet();
     finish(message, own, spec, request, start,
         reply.onComplete(ar -> inFlight.decrementAndGet()), served);
+  }
+
+  /** A libvirt domain that stopped lately, on whichever member answers. */
+  static String stopped(String guest, String holder, String reason) {
+    return "guest " + guest + " (held by " + holder + ") cannot take commands: " + reason;
   }
 
   static String unreachable(RequestBody request, FleetView.Node holder, String why) {
@@ -184,14 +194,18 @@ public final class CommandVerticle extends VerticleBase {
   /**
    * This member holds the guest: hand the checked request to its endpoint on the link's context,
    * without a second bus hop or a second parse; inline when this verticle runs on the link's
-   * event loop, else one hand-off to it. The endpoint applies policy as it does for requests from
-   * other members, and the link guarantees the reply within the timeout.
+   * event loop or the backend takes the command from any loop (libvirt), else one hand-off to
+   * it. The endpoint authorizes as it does for requests from other members, and the link
+   * guarantees the reply within the timeout.
    */
   private Future<JsonObject> serveLocally(LinkVerticle verticle, RequestBody request,
                                           String caller, String principal, long start) {
     if (!(verticle.endpoint() instanceof GuestEndpoint endpoint)) {
       // registered, not started yet, or stopping
       return Failures.fail(Codes.UNKNOWN_GUEST, "no guest " + request.guest() + " in the cluster");
+    }
+    if (endpoint.servesOnAnyLoop(request)) {
+      return endpoint.serve(request, caller, principal, start);
     }
     Promise<JsonObject> reply = Promise.promise();
     ((ContextInternal) verticle.link().context())

@@ -46,9 +46,13 @@ public final class GuestEndpoint implements LinkEndpoint {
   private final RunOperation run;
   private final FileTransfer files;
   private final GatewayMetrics metrics;
-  // refuseLocally's index of link.agentInfo(); touched only on the link's context
-  private JsonObject indexedInfo;
-  private Map<String, JsonObject> supportedByName;
+  // refuseLocally's index of link.agentInfo(), one volatile snapshot: plain commands of a backend
+  // that takes calls from any loop are served off the link's context
+  private volatile CommandIndex index;
+
+  /** @param byName null when a name in the info is not a string (then the list is scanned) */
+  private record CommandIndex(JsonObject info, Map<String, JsonObject> byName) {
+  }
 
   public GuestEndpoint(Vertx vertx, AgentChannel link, CommandRules rules, GuestEvents events,
                        GatewayMetrics metrics, long autoThawMs, boolean thawForeign,
@@ -126,10 +130,28 @@ public final class GuestEndpoint implements LinkEndpoint {
   }
 
   /**
+   * Whether {@link #serve} may run this request on the event loop that received it rather than
+   * on the link's context: a plain command with a reply (no operation, no freeze state to keep),
+   * on a backend that takes such calls from any loop (libvirt). Everything it touches then is
+   * thread-safe: the policy, grants and rate limiter (its buckets are a concurrent map), the
+   * command index, metrics, the audit line.
+   */
+  public boolean servesOnAnyLoop(RequestBody request) {
+    if (!link.callsFromAnyLoop() || request.spec().operation() != null
+        || !request.successResponse()) {
+      return false;
+    }
+    String command = request.execute();
+    return !(request.target() != null && request.target().freezes()) && !THAW.equals(command)
+        && !STATUS.equals(command);
+  }
+
+  /**
    * Serves a checked request: authorization (policy, grants, rate limits), then the command or
    * operation, then the audit line and the outcome in {@code qga_command_duration_seconds},
    * recorded here, on the member holding the guest, whichever member the request entered. Call
-   * on the link's context; every path through the gateway ends here.
+   * on the link's context (or anywhere when {@link #servesOnAnyLoop} says so); every path
+   * through the gateway ends here.
    *
    * @param principal the request's {@link Principal#HEADER}, null for an event-bus caller that
    *                  set none
@@ -222,12 +244,13 @@ public final class GuestEndpoint implements LinkEndpoint {
    * for an info with a name that is not a string, so such input fails exactly as before.
    */
   private JsonObject supportedEntry(JsonObject info, JsonArray commands, String command) {
-    if (info != indexedInfo) {
-      indexedInfo = info;
-      supportedByName = index(commands);
+    CommandIndex current = index;
+    if (current == null || current.info() != info) {
+      current = new CommandIndex(info, index(commands));
+      index = current;
     }
-    if (supportedByName != null) {
-      return supportedByName.get(command);
+    if (current.byName() != null) {
+      return current.byName().get(command);
     }
     for (Object c : commands) {
       if (c instanceof JsonObject entry && command.equals(entry.getString("name"))) {

@@ -136,6 +136,13 @@ public final class FleetView {
   public record Unreachable(Node holder) implements Route {
   }
 
+  /**
+   * A live member lists it as a libvirt domain that stopped lately (shut off, crashed, saved):
+   * 503 with {@code reason}, naming the holder, on every member.
+   */
+  public record Stopped(Node holder, String reason) implements Route {
+  }
+
   /** Nobody holds it: 404. */
   public record Unknown() implements Route {
   }
@@ -160,6 +167,8 @@ public final class FleetView {
   private final Map<String, String[]> holdings = new ConcurrentHashMap<>();
   // member id -> the guests it holds
   private final Map<String, Set<String>> byNode = new ConcurrentHashMap<>();
+  // "<member id>/<guest>" -> why it cannot take commands, for the stopped libvirt domains
+  private final Map<String, String> stopped = new ConcurrentHashMap<>();
   private final Map<String, Set<Runnable>> watchers = new ConcurrentHashMap<>();
   private final Set<String> reportedConflicts = ConcurrentHashMap.newKeySet();
   // members forgotten after the retention: their entries may linger in the record a little
@@ -376,8 +385,21 @@ public final class FleetView {
 
   /** {@code nodeId} holds {@code guest} (an entry of the cluster-wide map appeared). */
   public void held(String nodeId, String guest) {
+    held(nodeId, guest, null);
+  }
+
+  /**
+   * @param stoppedReason null while the guest can be served there; for a libvirt domain of that
+   *                      member that stopped lately, why it cannot take commands
+   */
+  public void held(String nodeId, String guest, String stoppedReason) {
     if (nodeId.equals(self.id()) || forgotten.containsKey(nodeId)) {
       return;
+    }
+    if (stoppedReason != null) {
+      stopped.put(nodeId + "/" + guest, stoppedReason);
+    } else {
+      stopped.remove(nodeId + "/" + guest);
     }
     nodes.computeIfAbsent(nodeId, this::discovered);
     byNode.computeIfAbsent(nodeId, k -> ConcurrentHashMap.newKeySet()).add(guest);
@@ -394,13 +416,19 @@ public final class FleetView {
       more[ids.length] = nodeId;
       return more;
     });
-    if (after.length > 1 || local.contains(guest)) {
+    if (stoppedReason == null && (after.length > 1 || local.contains(guest))) {
       reportConflict(guest);
     }
   }
 
+  /** Why {@code guest} cannot take commands on member {@code nodeId}, or null. */
+  private String stoppedOn(String nodeId, String guest) {
+    return stopped.isEmpty() ? null : stopped.get(nodeId + "/" + guest);
+  }
+
   /** {@code nodeId} no longer holds {@code guest}. */
   public void released(String nodeId, String guest) {
+    stopped.remove(nodeId + "/" + guest);
     Set<String> guests = byNode.get(nodeId);
     if (guests != null) {
       guests.remove(guest);
@@ -446,13 +474,29 @@ public final class FleetView {
       if (n == null) {
         return UNKNOWN;
       }
-      return n.live() ? new Remote(n) : new Unreachable(n);
+      return remoteRoute(n, guest);
     }
-    Node first = holders(guest).get(0);
+    List<Node> holders = holders(guest);
+    // a member that serves the guest before one that lists it as stopped
+    Node first = holders.get(0);
+    for (Node n : holders) {
+      if (n == selfNode || stoppedOn(n.id, guest) == null) {
+        first = n;
+        break;
+      }
+    }
     if (first == selfNode) {
       return mine != null ? new Local(mine) : UNKNOWN;
     }
-    return first.live() ? new Remote(first) : new Unreachable(first);
+    return remoteRoute(first, guest);
+  }
+
+  private Route remoteRoute(Node n, String guest) {
+    if (!n.live()) {
+      return new Unreachable(n);
+    }
+    String reason = stoppedOn(n.id, guest);
+    return reason == null ? new Remote(n) : new Stopped(n, reason);
   }
 
   /**
@@ -480,7 +524,7 @@ public final class FleetView {
     for (String guest : local.names()) {
       for (String id : holdings.getOrDefault(guest, NONE)) {
         Node node = nodes.get(id);
-        if (node != null && node.live()) {
+        if (node != null && node.live() && stoppedOn(id, guest) == null) {
           n++;
           break;
         }
@@ -570,17 +614,17 @@ public final class FleetView {
 
   /**
    * Makes the view's holdings equal to {@code record} (node id -> guests, as the cluster-wide
-   * map holds them now), for what its events missed; {@code stillThere} rechecks an entry in
-   * the record just before it is changed here, so an event that raced the snapshot wins. An
-   * entry the record lacks is removed only when it lacked it at the previous call too: while a
-   * member that was split off merges back, Hazelcast empties its copy of the record and fills
-   * it again (seen: 5 entries missing for a moment, their guests answered 404 until the next
-   * call put them back).
+   * map holds them now), for what its events missed; {@code current} reads an entry of the
+   * record again just before it is changed here ({@code ""} held, a reason for a stopped
+   * domain, null gone), so an event that raced the snapshot wins. An entry the record lacks is
+   * removed only when it lacked it at the previous call too: while a member that was split off
+   * merges back, Hazelcast empties its copy of the record and fills it again (seen: 5 entries
+   * missing for a moment, their guests answered 404 until the next call put them back).
    *
    * @return entries added and removed
    */
   public int[] reconcile(Map<String, Set<String>> record,
-                         java.util.function.BiPredicate<String, String> stillThere) {
+                         java.util.function.BiFunction<String, String, String> current) {
     int added = 0;
     int removed = 0;
     for (Map.Entry<String, Set<String>> e : record.entrySet()) {
@@ -590,8 +634,13 @@ public final class FleetView {
       }
       Set<String> known = byNode.getOrDefault(id, Set.of());
       for (String guest : e.getValue()) {
-        if (!known.contains(guest) && stillThere.test(id, guest)) {
-          held(id, guest);
+        String value = current.apply(id, guest);
+        if (value == null) {
+          continue;
+        }
+        String reason = value.isEmpty() ? null : value;
+        if (!known.contains(guest) || !java.util.Objects.equals(reason, stoppedOn(id, guest))) {
+          held(id, guest, reason);
           added++;
         }
       }
@@ -600,7 +649,7 @@ public final class FleetView {
     for (Map.Entry<String, Set<String>> e : byNode.entrySet()) {
       Set<String> inRecord = record.getOrDefault(e.getKey(), Set.of());
       for (String guest : new ArrayList<>(e.getValue())) {
-        if (!inRecord.contains(guest) && !stillThere.test(e.getKey(), guest)) {
+        if (!inRecord.contains(guest) && current.apply(e.getKey(), guest) == null) {
           String key = e.getKey() + "/" + guest;
           if (missingOnce.contains(key)) {
             released(e.getKey(), guest);

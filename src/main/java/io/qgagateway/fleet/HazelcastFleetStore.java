@@ -29,7 +29,10 @@ import java.util.function.BiConsumer;
  * change costs one small entry per member, once, instead of periodic announcements:
  * <ul>
  *   <li>{@value #GUESTS_MAP}: {@code <node id>/<guest>} -> {@code ""}, one entry per guest a
- *   member holds, written by that member when it starts or stops holding it;</li>
+ *   member holds, written by that member when it starts or stops holding it; for a libvirt
+ *   domain of that member that stopped lately, the reason it cannot take commands instead of
+ *   {@code ""} (every member answers it 503 with the reason and the holder), until the member
+ *   forgets it (after {@code libvirt.keepStoppedMs}, or at once when it is undefined);</li>
  *   <li>{@value #NODES_MAP}: {@code <node id>} -> {@code {"name", "leftAt"}}, written by each
  *   member at start; {@code leftAt} is added by the coordinator (the live member with the lowest
  *   node id) when the cluster manager reports the member gone.</li>
@@ -78,8 +81,8 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
   private final String selfId;
   private final PeerProbe probe;
   private final long probeIntervalMs;
-  // what is still to be written: guest -> held (true) or released (false)
-  private final Map<String, Boolean> pending = new ConcurrentHashMap<>();
+  // guests whose entry is still to be written, as LocalGuests.record says at the flush
+  private final Set<String> pending = ConcurrentHashMap.newKeySet();
   private final AtomicBoolean flushing = new AtomicBoolean();
   // keys an event touched while the snapshot was read: the event is newer
   private final Set<String> touched = ConcurrentHashMap.newKeySet();
@@ -142,11 +145,7 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
       loading = false;
       touched.clear();
       view.local().listener(this);
-      Map<String, String> own = new HashMap<>();
-      for (String name : view.local().names()) {
-        own.put(key(selfId, name), "");
-      }
-      guests.putAll(own);
+      guests.putAll(ownEntries());
       log.info("fleet view loaded: " + view.nodes().size() + " other member(s), "
           + view.remoteGuests(true) + " of their guests reachable, "
           + view.remoteGuests(false) + " unreachable");
@@ -178,7 +177,7 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
           nodeEntry(e.getKey(), e.getValue());
         }
       }
-      int[] fixed = view.reconcile(record, (node, guest) -> guests.containsKey(key(node, guest)));
+      int[] fixed = view.reconcile(record, (node, guest) -> guests.get(key(node, guest)));
       if (fixed[0] + fixed[1] > 0) {
         log.warn("fleet view mended from the record: " + fixed[0] + " entries added, "
             + fixed[1] + " removed that its events had missed");
@@ -227,21 +226,22 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
 
   // ---- this member's guests --------------------------------------------------------------------
 
-  @Override
-  public void added(String name) {
-    changed(name, true);
+  /** This member's entries of the record, as they should be now. */
+  private Map<String, String> ownEntries() {
+    Map<String, String> own = new HashMap<>();
+    view.local().stoppedReasons().forEach((name, reason) -> own.put(key(selfId, name), reason));
+    for (String name : view.local().names()) {
+      own.put(key(selfId, name), "");
+    }
+    return own;
   }
 
   @Override
-  public void removed(String name) {
-    changed(name, false);
-  }
-
-  private void changed(String name, boolean held) {
+  public void changed(String name) {
     if (!publishing) {
       return;
     }
-    pending.put(name, held);
+    pending.add(name);
     if (flushing.compareAndSet(false, true)) {
       context.runOnContext(v -> flush());
     }
@@ -251,13 +251,13 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
   private void flush() {
     Map<String, String> puts = new HashMap<>();
     List<String> removes = new ArrayList<>();
-    for (String name : new ArrayList<>(pending.keySet())) {
-      Boolean held = pending.remove(name);
-      if (held == null) {
+    for (String name : new ArrayList<>(pending)) {
+      if (!pending.remove(name)) {
         continue;
       }
-      if (held) {
-        puts.put(key(selfId, name), "");
+      String value = view.local().record(name);
+      if (value != null) {
+        puts.put(key(selfId, name), value);
       } else {
         removes.add(key(selfId, name));
       }
@@ -319,7 +319,7 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
     String node = key.substring(0, slash);
     String guest = key.substring(slash + 1);
     if (value != null) {
-      view.held(node, guest);
+      view.held(node, guest, value.isEmpty() ? null : value);
     } else {
       view.released(node, guest);
     }
@@ -437,12 +437,11 @@ final class HazelcastFleetStore implements FleetStore, NodeListener, LocalGuests
     }
     context.executeBlocking(() -> {
       Map<String, String> missing = new HashMap<>();
-      for (String name : view.local().names()) {
-        String k = key(selfId, name);
-        if (!guests.containsKey(k)) {
-          missing.put(k, "");
+      ownEntries().forEach((k, value) -> {
+        if (!value.equals(guests.get(k))) {
+          missing.put(k, value);
         }
-      }
+      });
       String mine = nodes.get(selfId);
       if (mine == null || new JsonObject(mine).containsKey("leftAt")) {
         // back after a split: no longer gone

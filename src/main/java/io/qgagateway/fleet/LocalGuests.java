@@ -13,11 +13,25 @@ import java.util.concurrent.ConcurrentHashMap;
 /** The guests whose links this node holds; read from any thread. */
 public final class LocalGuests {
 
-  /** Told of every guest this member starts or stops holding, on the thread that changes it. */
+  /**
+   * Told of every guest this member starts or stops holding, or that it lists as stopped, on the
+   * thread that changes it; {@link #record} says what the guest is now.
+   */
   public interface Listener {
-    void added(String name);
+    void changed(String name);
+  }
 
-    void removed(String name);
+  /**
+   * What the fleet record says of a guest of this member: {@code ""} while its link is held,
+   * the reason it cannot take commands for a libvirt domain that stopped lately, null when it
+   * is neither.
+   */
+  public String record(String name) {
+    if (links.containsKey(name)) {
+      return "";
+    }
+    JsonObject s = stopped.get(name);
+    return s == null ? null : s.getString("lastError", "domain " + name + " is not running");
   }
 
   private final Map<String, LinkVerticle> links = new ConcurrentHashMap<>();
@@ -31,16 +45,21 @@ public final class LocalGuests {
 
   public void put(String name, LinkVerticle verticle) {
     LinkVerticle before = links.put(name, verticle);
-    Listener l = listener;
-    if (before == null && l != null) {
-      l.added(name);
+    if (before == null) {
+      tell(name);
     }
   }
 
   public void remove(String name, LinkVerticle verticle) {
+    if (links.remove(name, verticle)) {
+      tell(name);
+    }
+  }
+
+  private void tell(String name) {
     Listener l = listener;
-    if (links.remove(name, verticle) && l != null) {
-      l.removed(name);
+    if (l != null) {
+      l.changed(name);
     }
   }
 
@@ -67,10 +86,25 @@ public final class LocalGuests {
   /** A guest that stopped: {@code entry} is its {@code agent.guests} entry without the node. */
   public void putStopped(String name, JsonObject entry) {
     stopped.put(name, entry.copy().put("name", name));
+    tell(name);
   }
 
   public void removeStopped(String name) {
-    stopped.remove(name);
+    if (stopped.remove(name) != null) {
+      tell(name);
+    }
+  }
+
+  /** This member's stopped guests with their reasons, for the fleet record. */
+  public Map<String, String> stoppedReasons() {
+    Map<String, String> out = new java.util.HashMap<>();
+    for (String name : stopped.keySet()) {
+      String reason = record(name);
+      if (reason != null && !reason.isEmpty()) {
+        out.put(name, reason);
+      }
+    }
+    return out;
   }
 
   /** The entry of a guest that stopped lately, or null. */

@@ -22,6 +22,9 @@ public interface Hypervisor {
   /** The active domains (running, paused, suspended, shutting down). */
   List<DomainInfo> activeDomains() throws HypervisorException;
 
+  /** The defined domains that are shut off, described by their persistent definition. */
+  List<DomainInfo> inactiveDomains() throws HypervisorException;
+
   /** One domain by UUID, or null when libvirt no longer knows it. */
   DomainInfo domain(String uuid) throws HypervisorException;
 
@@ -112,6 +115,12 @@ public interface Hypervisor {
 
     /** {@code VIR_DOMAIN_EVENT_ID_REBOOT}. */
     void reboot(String uuid, String name);
+
+    /**
+     * {@code VIR_DOMAIN_EVENT_ID_DEVICE_ADDED} or {@code _REMOVED}: a device was plugged into or
+     * out of a running domain (an agent channel among them, perhaps).
+     */
+    void devices(String uuid, String name);
 
     /** The connection closed (daemon restart, keepalive, error). */
     void closed(String reason);

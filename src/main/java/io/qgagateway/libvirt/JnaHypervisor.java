@@ -33,8 +33,11 @@ public final class JnaHypervisor implements Hypervisor {
 
   private static final int EVENT_LIFECYCLE = 0;
   private static final int EVENT_REBOOT = 1;
+  private static final int EVENT_DEVICE_REMOVED = 15;
   private static final int EVENT_AGENT_LIFECYCLE = 18;
+  private static final int EVENT_DEVICE_ADDED = 19;
   private static final int LIST_ACTIVE = 1;
+  private static final int LIST_INACTIVE = 2;
   private static final int SHUTDOWN_GUEST_AGENT = 2;
   private static final int REBOOT_GUEST_AGENT = 2;
   private static final int AGENT_CONNECTED = 1;
@@ -123,6 +126,10 @@ public final class JnaHypervisor implements Hypervisor {
 
   public interface GenericCallback extends Callback {
     void invoke(Pointer conn, Pointer dom, Pointer opaque);
+  }
+
+  public interface DeviceCallback extends Callback {
+    void invoke(Pointer conn, Pointer dom, String alias, Pointer opaque);
   }
 
   private static final Map<String, Object> OPTIONS =
@@ -249,6 +256,12 @@ public final class JnaHypervisor implements Hypervisor {
       l.reboot(uuidOf(dom), nameOf(dom));
     }
   };
+  private final DeviceCallback device = (c, dom, alias, opaque) -> {
+    Listener l = listener;
+    if (l != null && c != null && c.equals(conn)) {
+      l.devices(uuidOf(dom), nameOf(dom));
+    }
+  };
   private final CloseCallback closed = (c, reason, opaque) -> {
     Listener l = listener;
     if (l != null && ours(c)) {
@@ -366,7 +379,9 @@ public final class JnaHypervisor implements Hypervisor {
     if (virt.virConnectRegisterCloseCallback(c, closed, null, null) < 0
         || !register(c, EVENT_LIFECYCLE, lifecycle)
         || !register(c, EVENT_AGENT_LIFECYCLE, agent)
-        || !register(c, EVENT_REBOOT, reboot)) {
+        || !register(c, EVENT_REBOOT, reboot)
+        || !register(c, EVENT_DEVICE_ADDED, device)
+        || !register(c, EVENT_DEVICE_REMOVED, device)) {
       HypervisorException e = lastError();
       close();
       throw e;
@@ -421,9 +436,18 @@ public final class JnaHypervisor implements Hypervisor {
 
   @Override
   public List<DomainInfo> activeDomains() throws HypervisorException {
+    return list(LIST_ACTIVE);
+  }
+
+  @Override
+  public List<DomainInfo> inactiveDomains() throws HypervisorException {
+    return list(LIST_INACTIVE);
+  }
+
+  private List<DomainInfo> list(int flags) throws HypervisorException {
     Pointer c = connection();
     PointerByReference ref = new PointerByReference();
-    int n = virt.virConnectListAllDomains(c, ref, LIST_ACTIVE);
+    int n = virt.virConnectListAllDomains(c, ref, flags);
     if (n < 0) {
       throw lastError();
     }

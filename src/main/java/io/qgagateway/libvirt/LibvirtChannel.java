@@ -23,7 +23,6 @@ import io.vertx.core.json.JsonObject;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
@@ -37,12 +36,16 @@ import java.util.function.Predicate;
  * <p>The domain's state and its agent's (from libvirt's events, via {@link LibvirtHost}) decide
  * at once whether a command can go: a guest that is shut off, paused, suspended, or whose agent
  * is not connected gets 503 with the reason, without waiting for a timeout. Calls run one at a
- * time per guest on libvirt's worker pool; each request is answered at its deadline at the latest
- * (504), while libvirt's own wait (its timeout, in whole seconds) ends soon after.
+ * time per guest on libvirt's pool ({@link LibvirtHost#calls()}): the guest's queue is guarded
+ * by a lock, so a plain command enters it from whichever event loop received it, runs on a pool
+ * thread and is answered from there (docs/ARCHITECTURE.md, "Threads"); each request is answered
+ * at its deadline at the latest (504), while libvirt's own wait (its timeout, in whole seconds)
+ * ends soon after.
  *
  * <p>Shutdown, reboot and suspend go through libvirt's own APIs (which wait for QEMU's event and
  * check that a suspended guest can be woken), and their reply says whether the guest reached the
- * state within a bounded wait. Call everything but the getters on {@link #context()}.
+ * state within a bounded wait. Call everything but the getters and {@link #executeForCaller} on
+ * {@link #context()}.
  */
 public final class LibvirtChannel extends ChannelStatus {
 
@@ -60,10 +63,12 @@ public final class LibvirtChannel extends ChannelStatus {
   private final String uuid;
   private final LinkObserver observer;
   private final LinkOptions link;
+  private final java.util.concurrent.Executor calls;
+  // the calls waiting and the one libvirt is making: guarded by this, any thread
   private final ArrayDeque<Call> queue = new ArrayDeque<>();
-  private final List<Waiter> waiters = new ArrayList<>();
   private Call inFlight;
-  private boolean closed;
+  private final List<Waiter> waiters = new ArrayList<>();
+  private volatile boolean closed;
   private boolean usable;
   private boolean infoLoaded;
   private int reboots;
@@ -78,6 +83,7 @@ public final class LibvirtChannel extends ChannelStatus {
     this.context = vertx.getOrCreateContext();
     this.host = host;
     this.hypervisor = host.hypervisor();
+    this.calls = host.calls();
     this.uuid = target.domainUuid();
     this.observer = observer;
     this.link = link;
@@ -133,8 +139,12 @@ public final class LibvirtChannel extends ChannelStatus {
     host.detach(this);
     GatewayFailure failure = Failures.of(Codes.NOT_CONNECTED, "the guest link was closed");
     failQueue(failure);
-    if (inFlight != null) {
-      inFlight.promise.tryFail(failure);
+    Call running;
+    synchronized (this) {
+      running = inFlight;
+    }
+    if (running != null) {
+      running.promise.tryFail(failure);
     }
     for (Waiter w : new ArrayList<>(waiters)) {
       w.finish(false);
@@ -218,21 +228,82 @@ public final class LibvirtChannel extends ChannelStatus {
     if (tooBig != null) {
       return Failures.fail(Codes.BAD_REQUEST, command + ": " + tooBig);
     }
-    Kind kind = successResponse ? Kind.AGENT : Kind.NO_RESPONSE;
-    Call c = new Call(kind, command, arguments, deadline);
-    c.json = json;
-    c.direct = direct;
-    return enqueue(c, false);
+    if (!successResponse) {
+      return noResponse(command, arguments, json, deadline);
+    }
+    return enqueue(agentCall(command, json, deadline, direct), false);
+  }
+
+  /** A plain agent command: its reply, or the agent's error. */
+  private Call agentCall(String command, String json, Deadline deadline, boolean direct) {
+    Call c = new Call(command, deadline, direct);
+    int seconds = libvirtTimeout(deadline);
+    c.op = () -> {
+      String reply = hypervisor.agentCommand(uuid, json, seconds);
+      try {
+        return new JsonObject().put("return", new JsonObject(reply).getValue("return"));
+      } catch (DecodeException e) {
+        throw Failures.of(Codes.AGENT_ERROR, "ProtocolError: libvirt returned no JSON");
+      }
+    };
+    return c;
+  }
+
+  /**
+   * libvirt's view of this channel's calls: {@link #executeForCaller} may be called on any event
+   * loop, since the calls queue here under a lock and run on libvirt's pool, which answers the
+   * caller itself; no hand-off to this guest's context on the way in or out.
+   */
+  @Override
+  public boolean callsFromAnyLoop() {
+    return true;
   }
 
   @Override
   public Future<JsonObject> resync(Deadline deadline) {
-    return enqueue(new Call(Kind.PING, "guest-ping", null, deadline), false);
+    long start = System.nanoTime();
+    Call c = agentCall("guest-ping", request("guest-ping", null), deadline, false);
+    c.then = outcome -> {
+      if (outcome instanceof JsonObject) {
+        long nanos = System.nanoTime() - start;
+        observer.resynced(this, ResyncReason.MANUAL, nanos);
+        complete(c, new JsonObject().put("return",
+            new JsonObject().put("rttMicros", nanos / 1000)));
+        refresh(false);
+      } else {
+        complete(c, outcome);
+      }
+    };
+    return enqueue(c, false);
   }
 
+  /**
+   * Wakes a suspended guest, then waits (within the deadline) until its agent is back and the
+   * channel has resynced (capabilities and freeze state read again), so the next command finds
+   * it ready.
+   */
   @Override
   public Future<JsonObject> wakeup(Deadline deadline) {
-    return enqueue(new Call(Kind.WAKEUP, "wakeup", null, deadline), false);
+    Call c = new Call("wakeup", deadline, false);
+    c.anyState = true;
+    c.op = () -> {
+      DomainView v = view;
+      if (v == null || !v.connectionUp()) {
+        throw Failures.of(Codes.NOT_CONNECTED, "cannot wake " + name() + ": " + unavailable());
+      }
+      if (v.state() != DomainState.PMSUSPENDED) {
+        throw Failures.of(Codes.BAD_REQUEST, "guest " + name() + " is " + runState()
+            + ", not suspended");
+      }
+      hypervisor.wakeup(uuid);
+      return null;
+    };
+    Waiter waiter = new Waiter(ch -> ch.state() == LinkState.READY);
+    c.then = outcome -> awaitState(c, outcome, waiter, done ->
+        // woken either way; "agent" says whether the next command finds it resynced
+        new JsonObject().put("return", new JsonObject().put("state", "woken")
+            .put("agent", done ? "ready" : state().label())));
+    return enqueueWaiting(c, waiter);
   }
 
   @Override
@@ -246,19 +317,14 @@ public final class LibvirtChannel extends ChannelStatus {
       return;
     }
     long start = System.nanoTime();
-    Call status = new Call(Kind.AGENT, FREEZE_STATUS, null, Deadline.in(link.infoTimeoutMs()));
-    Call info = new Call(Kind.AGENT, GUEST_INFO, null, Deadline.in(link.infoTimeoutMs()));
-    Future<JsonObject> s = status.promise.future();
-    Future<JsonObject> i = info.promise.future();
-    if (first) {
-      // capabilities and freeze state before anything already waiting
-      schedule(info, true);
-      schedule(status, true);
-    } else {
-      schedule(status, false);
-      schedule(info, false);
-    }
-    pump();
+    Call status = agentCall(FREEZE_STATUS, request(FREEZE_STATUS, null),
+        Deadline.in(link.infoTimeoutMs()), false);
+    Call info = agentCall(GUEST_INFO, request(GUEST_INFO, null),
+        Deadline.in(link.infoTimeoutMs()), false);
+    // the freeze state first; after a (re)connect, before anything already waiting
+    List<Future<JsonObject>> replies = enqueue(first, status, info);
+    Future<JsonObject> s = replies.get(0);
+    Future<JsonObject> i = replies.get(1);
     Future.join(s, i).onComplete(ar -> {
       refreshListener.refreshed(learned(s, i, observer));
       if (first && usable && !infoLoaded && !closed) {
@@ -270,126 +336,24 @@ public final class LibvirtChannel extends ChannelStatus {
     });
   }
 
-  private Future<JsonObject> enqueue(Call c, boolean first) {
-    if (closed) {
-      return Failures.fail(Codes.NOT_CONNECTED, "the guest link was closed");
-    }
-    if (c.kind != Kind.WAKEUP) {
-      String why = unavailable();
-      if (why != null) {
-        return Failures.fail(Codes.NOT_CONNECTED, why);
-      }
-    }
-    if (queue.size() >= link.queueSize()) {
-      return Failures.fail(Codes.BUSY, "the command queue of guest " + name() + " is full ("
-          + link.queueSize() + ")");
-    }
-    schedule(c, first);
-    pump();
-    return c.promise.future();
-  }
-
-  /** Queues a call and arms its deadline; the caller pumps. */
-  private void schedule(Call c, boolean first) {
-    long delay = Math.max(1, TimeUnit.NANOSECONDS.toMillis(c.deadline.remainingNanos() + 999_999));
-    c.timer = vertx.setTimer(delay, id -> expire(c));
-    if (first) {
-      queue.addFirst(c);
-    } else {
-      queue.addLast(c);
-    }
-    queued = queue.size();
-  }
-
-  private void pump() {
-    while (inFlight == null && !closed) {
-      Call c = queue.pollFirst();
-      queued = queue.size();
-      if (c == null) {
-        return;
-      }
-      if (c.promise.future().isComplete()) {
-        continue;
-      }
-      String why = c.kind == Kind.WAKEUP ? null : unavailable();
-      if (why != null) {
-        finish(c, Failures.of(Codes.NOT_CONNECTED, why));
-        continue;
-      }
-      inFlight = c;
-      switch (c.kind) {
-        case AGENT -> agentCall(c);
-        case PING -> ping(c);
-        case NO_RESPONSE -> noResponse(c);
-        case WAKEUP -> wake(c);
-      }
-    }
-  }
-
-  private void agentCall(Call c) {
-    String json = c.json != null ? c.json : request(c.command, c.arguments);
-    int seconds = libvirtTimeout(c.deadline);
-    if (c.direct) {
-      // on the pool's thread: the caller has its reply now; blocking() then releases the queue
-      blocking(c, () -> {
-        String reply = hypervisor.agentCommand(uuid, json, seconds);
-        JsonObject result;
-        try {
-          result = new JsonObject().put("return", new JsonObject(reply).getValue("return"));
-        } catch (DecodeException e) {
-          return null;
-        }
-        c.promise.tryComplete(result);
-        return result;
-      }).onSuccess(result -> {
-        if (result == null) {
-          finish(c, Failures.of(Codes.AGENT_ERROR, "ProtocolError: libvirt returned no JSON"));
-        }
-      });
-      return;
-    }
-    blocking(c, () -> hypervisor.agentCommand(uuid, json, seconds)).onSuccess(reply -> {
-      JsonObject parsed;
-      try {
-        parsed = new JsonObject(reply);
-      } catch (DecodeException e) {
-        finish(c, Failures.of(Codes.AGENT_ERROR, "ProtocolError: libvirt returned no JSON"));
-        return;
-      }
-      finish(c, new JsonObject().put("return", parsed.getValue("return")));
-    });
-  }
-
-  private void ping(Call c) {
-    long start = System.nanoTime();
-    int seconds = libvirtTimeout(c.deadline);
-    String json = request("guest-ping", null);
-    blocking(c, () -> hypervisor.agentCommand(uuid, json, seconds)).onSuccess(reply -> {
-      long nanos = System.nanoTime() - start;
-      observer.resynced(this, ResyncReason.MANUAL, nanos);
-      finish(c, new JsonObject().put("return",
-          new JsonObject().put("rttMicros", nanos / 1000)));
-      refresh(false);
-    });
-  }
-
   /**
    * Shutdown, reboot and suspend: libvirt's APIs send the agent command and return once QEMU
    * reported the guest going down or to sleep (or the agent left); then the reply waits, within
    * the request's deadline, for the domain to reach the state ({@code {"sent": true, "reached":
    * STATE}}); 504 when it does not.
    */
-  private void noResponse(Call c) {
-    Callable<Void> op;
+  private Future<JsonObject> noResponse(String command, JsonObject arguments, String json,
+                                        Deadline deadline) {
+    Call c = new Call(command, deadline, false);
     Predicate<LibvirtChannel> reached;
     String goal;
     // with the hypervisor's view the reply waits for the state itself, up to the deadline
-    switch (c.command) {
+    switch (command) {
       case "guest-shutdown" -> {
-        String mode = c.arguments == null ? null : c.arguments.getString("mode");
+        String mode = arguments == null ? null : arguments.getString("mode");
         if ("reboot".equals(mode)) {
           int before = reboots;
-          op = () -> {
+          c.op = () -> {
             hypervisor.rebootByAgent(uuid);
             return null;
           };
@@ -397,11 +361,11 @@ public final class LibvirtChannel extends ChannelStatus {
           goal = "rebooted";
         } else if ("halt".equals(mode)) {
           // libvirt has no halt: the command itself, and no reply is the expected outcome
-          op = sendExpectingNoReply(c);
+          c.op = sendExpectingNoReply(json, deadline);
           reached = ch -> ch.stateIs(DomainState.SHUTDOWN, DomainState.SHUTOFF);
           goal = "shutdown or shutoff";
         } else {
-          op = () -> {
+          c.op = () -> {
             hypervisor.shutdownByAgent(uuid);
             return null;
           };
@@ -410,12 +374,12 @@ public final class LibvirtChannel extends ChannelStatus {
         }
       }
       case "guest-suspend-ram", "guest-suspend-hybrid", "guest-suspend-disk" -> {
-        SuspendTarget t = switch (c.command) {
+        SuspendTarget t = switch (command) {
           case "guest-suspend-ram" -> SuspendTarget.MEM;
           case "guest-suspend-hybrid" -> SuspendTarget.HYBRID;
           default -> SuspendTarget.DISK;
         };
-        op = () -> {
+        c.op = () -> {
           hypervisor.suspend(uuid, t);
           return null;
         };
@@ -425,47 +389,28 @@ public final class LibvirtChannel extends ChannelStatus {
         goal = t == SuspendTarget.DISK ? "shutoff" : "suspended";
       }
       default -> {
-        op = sendExpectingNoReply(c);
-        reached = null;
-        goal = null;
+        c.op = sendExpectingNoReply(json, deadline);
+        c.then = outcome -> complete(c, outcome instanceof Throwable ? outcome
+            : new JsonObject().put("sent", true));
+        return enqueue(c, false);
       }
     }
-    Waiter waiter = reached == null ? null : new Waiter(reached);
-    if (waiter != null) {
-      waiters.add(waiter);
-    }
-    blocking(c, op).onComplete(ar -> {
-      if (ar.failed()) {
-        if (waiter != null) {
-          waiter.finish(false);
-        }
-        return;
+    Waiter waiter = new Waiter(reached);
+    c.then = outcome -> awaitState(c, outcome, waiter, done -> {
+      if (!done) {
+        return Failures.of(Codes.TIMEOUT, command + " was sent, but guest " + name()
+            + " did not reach " + goal + " within " + deadline.timeoutMs() + " ms (it is "
+            + runState() + ")");
       }
-      // the queue goes on: whatever follows is refused at once while the guest is away
-      releaseInFlight(c);
-      if (waiter == null) {
-        c.promise.tryComplete(new JsonObject().put("sent", true));
-        return;
-      }
-      long waitMs = Math.max(0, c.deadline.remainingMs() - REPLY_MARGIN_MS);
-      waiter.await(waitMs).onComplete(done -> {
-        cancelTimer(c);
-        if (done.result()) {
-          c.promise.tryComplete(new JsonObject().put("sent", true).put("reached",
-              "rebooted".equals(goal) ? goal : runState()));
-        } else {
-          c.promise.tryFail(Failures.of(Codes.TIMEOUT, c.command + " was sent, but guest "
-              + name() + " did not reach " + goal + " within " + c.deadline.timeoutMs()
-              + " ms (it is " + runState() + ")"));
-        }
-      });
+      return new JsonObject().put("sent", true).put("reached",
+          "rebooted".equals(goal) ? goal : runState());
     });
+    return enqueueWaiting(c, waiter);
   }
 
   /** An agent command whose success sends no reply: libvirt's timeout is the expected end. */
-  private Callable<Void> sendExpectingNoReply(Call c) {
-    String json = request(c.command, c.arguments);
-    int seconds = (int) Math.max(1, Math.min(libvirtTimeout(c.deadline),
+  private Callable<Object> sendExpectingNoReply(String json, Deadline deadline) {
+    int seconds = (int) Math.max(1, Math.min(libvirtTimeout(deadline),
         Math.max(1, link.noResponseGraceMs() / 1000)));
     return () -> {
       try {
@@ -482,41 +427,27 @@ public final class LibvirtChannel extends ChannelStatus {
     };
   }
 
-  /**
-   * Wakes a suspended guest, then waits (within the deadline) until its agent is back and the
-   * channel has resynced (capabilities and freeze state read again), so the next command finds
-   * it ready.
-   */
-  private void wake(Call c) {
-    DomainView v = view;
-    if (v == null || !v.connectionUp()) {
-      finish(c, Failures.of(Codes.NOT_CONNECTED, "cannot wake " + name() + ": " + unavailable()));
-      return;
-    }
-    if (v.state() != DomainState.PMSUSPENDED) {
-      finish(c, Failures.of(Codes.BAD_REQUEST, "guest " + name() + " is " + runState()
-          + ", not suspended"));
-      return;
-    }
-    Waiter waiter = new Waiter(ch -> ch.state() == LinkState.READY);
+  /** A call whose reply waits for a state: the waiter listens from before the call is made. */
+  private Future<JsonObject> enqueueWaiting(Call c, Waiter waiter) {
     waiters.add(waiter);
-    blocking(c, () -> {
-      hypervisor.wakeup(uuid);
-      return null;
-    }).onComplete(ar -> {
-      if (ar.failed()) {
-        waiter.finish(false);
-        return;
-      }
-      releaseInFlight(c);
-      long waitMs = Math.max(0, c.deadline.remainingMs() - REPLY_MARGIN_MS);
-      waiter.await(waitMs).onComplete(done -> {
-        cancelTimer(c);
-        // woken either way; "agent" says whether the next command finds it resynced
-        c.promise.tryComplete(new JsonObject().put("return", new JsonObject()
-            .put("state", "woken").put("agent", done.result() ? "ready" : state().label())));
-      });
-    });
+    Future<JsonObject> f = enqueue(c, false);
+    // refused, expired or failed before its turn: nothing to wait for
+    f.onFailure(e -> waiter.finish(false));
+    return f;
+  }
+
+  /**
+   * After libvirt's call returned (the guest's queue has moved on already): a failure is the
+   * reply; else the reply waits, within the deadline, for the waiter's state.
+   */
+  private void awaitState(Call c, Object outcome, Waiter waiter,
+                          java.util.function.Function<Boolean, Object> reply) {
+    if (outcome instanceof Throwable) {
+      complete(c, outcome);
+      return;
+    }
+    long waitMs = Math.max(0, c.deadline.remainingMs() - REPLY_MARGIN_MS);
+    waiter.await(waitMs).onComplete(done -> complete(c, reply.apply(done.result())));
   }
 
   private boolean stateIs(DomainState... states) {
@@ -532,24 +463,146 @@ public final class LibvirtChannel extends ChannelStatus {
     return false;
   }
 
-  /** Runs a libvirt call on the pool; a failure fails {@code c} with the contract's code. */
-  private <T> Future<T> blocking(Call c, Callable<T> call) {
-    return host.call(call).transform(ar -> {
-      if (ar.failed()) {
-        Throwable e = ar.cause();
-        finish(c, e instanceof HypervisorException he
-            ? LibvirtFailures.of(he, name(), c.deadline.timeoutMs())
-            : Failures.of(Codes.NOT_CONNECTED, "libvirt call failed: " + e));
-        return Future.failedFuture(e);
+  // ---- the guest's calls, one at a time ----------------------------------------------------
+
+  /**
+   * Queues a call (any thread for a direct one, this context for the others) and arms its
+   * deadline on the caller's context, so a call's timeout completes it where its caller is.
+   */
+  private Future<JsonObject> enqueue(Call c, boolean first) {
+    return enqueue(first, c).get(0);
+  }
+
+  /** Queues calls together, in this order, at the tail or (first) the head of the queue. */
+  private List<Future<JsonObject>> enqueue(boolean first, Call... batch) {
+    List<Future<JsonObject>> out = new ArrayList<>(batch.length);
+    List<Call> accepted = new ArrayList<>(batch.length);
+    for (Call c : batch) {
+      Future<JsonObject> refused = refusal(c);
+      out.add(refused != null ? refused : c.promise.future());
+      if (refused == null) {
+        accepted.add(c);
       }
-      if (c.promise.future().isComplete()) {
-        // answered already (at the deadline, or from the pool's thread): the queue goes on
-        cancelTimer(c);
-        releaseInFlight(c);
-        return Future.failedFuture("answered already");
+    }
+    synchronized (this) {
+      for (int i = 0; i < accepted.size(); i++) {
+        Call c = accepted.get(first ? accepted.size() - 1 - i : i);
+        if (queue.size() >= link.queueSize()) {
+          c.promise.fail(Failures.of(Codes.BUSY, "the command queue of guest " + name()
+              + " is full (" + link.queueSize() + ")"));
+          continue;
+        }
+        long delay = Math.max(1,
+            TimeUnit.NANOSECONDS.toMillis(c.deadline.remainingNanos() + 999_999));
+        c.timer = vertx.setTimer(delay, id -> expire(c));
+        if (first) {
+          queue.addFirst(c);
+        } else {
+          queue.addLast(c);
+        }
       }
-      return Future.succeededFuture(ar.result());
-    });
+      queued = queue.size();
+    }
+    Call run = next();
+    if (run != null) {
+      calls.execute(() -> run(run));
+    }
+    return out;
+  }
+
+  /** Why a call cannot be queued now, as its failed reply; null when it can. */
+  private Future<JsonObject> refusal(Call c) {
+    if (closed) {
+      return Failures.fail(Codes.NOT_CONNECTED, "the guest link was closed");
+    }
+    if (!c.anyState) {
+      String why = unavailable();
+      if (why != null) {
+        return Failures.fail(Codes.NOT_CONNECTED, why);
+      }
+    }
+    return null;
+  }
+
+  /**
+   * The next call to make when none is in flight, now in flight; null when one is, or none
+   * waits. Calls answered meanwhile are dropped; those that cannot go now are refused.
+   */
+  private Call next() {
+    List<Call> refused = new ArrayList<>(0);
+    List<String> reasons = new ArrayList<>(0);
+    Call picked = null;
+    synchronized (this) {
+      while (picked == null && inFlight == null && !closed) {
+        Call c = queue.pollFirst();
+        queued = queue.size();
+        if (c == null) {
+          break;
+        }
+        if (c.promise.future().isComplete()) {
+          continue;
+        }
+        String why = c.anyState ? null : unavailable();
+        if (why != null) {
+          refused.add(c);
+          reasons.add(why);
+          continue;
+        }
+        inFlight = c;
+        picked = c;
+      }
+    }
+    // answered outside the lock: a caller's continuation runs with the guest's queue free
+    for (int i = 0; i < refused.size(); i++) {
+      outcome(refused.get(i), Failures.of(Codes.NOT_CONNECTED, reasons.get(i)));
+    }
+    return picked;
+  }
+
+  /**
+   * On libvirt's pool: makes the call, releases the guest's queue, hands the outcome on (to the
+   * caller here for a direct call, else to this context), and goes on with the next call on the
+   * same thread.
+   */
+  private void run(Call first) {
+    Call c = first;
+    while (c != null) {
+      Object outcome;
+      try {
+        outcome = c.op.call();
+      } catch (HypervisorException e) {
+        outcome = LibvirtFailures.of(e, name(), c.deadline.timeoutMs());
+      } catch (GatewayFailure e) {
+        outcome = e;
+      } catch (Exception e) {
+        outcome = Failures.of(Codes.NOT_CONNECTED, "libvirt call failed: " + e);
+      }
+      synchronized (this) {
+        if (inFlight == c) {
+          inFlight = null;
+        }
+      }
+      outcome(c, outcome);
+      c = next();
+    }
+  }
+
+  /** Hands a call's outcome to its continuation, on the caller's thread or this context. */
+  private void outcome(Call c, Object outcome) {
+    if (c.direct) {
+      c.then.accept(outcome);
+    } else {
+      context.runOnContext(x -> c.then.accept(outcome));
+    }
+  }
+
+  private void complete(Call c, Object outcome) {
+    cancelTimer(c);
+    if (outcome instanceof JsonObject result) {
+      c.promise.tryComplete(result);
+    } else {
+      c.promise.tryFail((Throwable) outcome);
+    }
   }
 
   private void expire(Call c) {
@@ -558,12 +611,18 @@ public final class LibvirtChannel extends ChannelStatus {
       return;
     }
     long timeoutMs = c.deadline.timeoutMs();
-    if (c == inFlight) {
+    boolean wasQueued;
+    boolean running;
+    synchronized (this) {
+      running = c == inFlight;
+      wasQueued = queue.remove(c);
+      queued = queue.size();
+    }
+    if (running) {
       // libvirt goes on waiting for its own timeout; this guest's next call waits for that
       c.promise.tryFail(Failures.of(Codes.TIMEOUT, "no reply from the agent of " + name()
           + " within " + timeoutMs + " ms"));
-    } else if (queue.remove(c)) {
-      queued = queue.size();
+    } else if (wasQueued) {
       c.promise.tryFail(Failures.of(Codes.TIMEOUT, "still queued behind other commands of "
           + name() + " after " + timeoutMs + " ms"));
     } else {
@@ -573,38 +632,25 @@ public final class LibvirtChannel extends ChannelStatus {
     }
   }
 
-  private void finish(Call c, Object outcome) {
-    cancelTimer(c);
-    if (outcome instanceof JsonObject result) {
-      c.promise.tryComplete(result);
-    } else {
-      c.promise.tryFail((Throwable) outcome);
-    }
-    releaseInFlight(c);
-  }
-
-  private void releaseInFlight(Call c) {
-    if (inFlight == c) {
-      inFlight = null;
-      pump();
-    }
-  }
-
   private void cancelTimer(Call c) {
-    if (c.timer >= 0) {
-      vertx.cancelTimer(c.timer);
+    long timer = c.timer;
+    if (timer >= 0) {
       c.timer = -1;
+      vertx.cancelTimer(timer);
     }
   }
 
   private void failQueue(Throwable failure) {
-    for (Iterator<Call> it = queue.iterator(); it.hasNext(); ) {
-      Call c = it.next();
-      it.remove();
+    List<Call> failed;
+    synchronized (this) {
+      failed = new ArrayList<>(queue);
+      queue.clear();
+      queued = 0;
+    }
+    for (Call c : failed) {
       cancelTimer(c);
       c.promise.tryFail(failure);
     }
-    queued = 0;
   }
 
   private void checkWaiters() {
@@ -629,27 +675,26 @@ public final class LibvirtChannel extends ChannelStatus {
     return (int) Math.max(1, Math.min(Integer.MAX_VALUE, (ms + 999) / 1000));
   }
 
-  private enum Kind {
-    AGENT, NO_RESPONSE, PING, WAKEUP
-  }
-
-  private static final class Call {
-    final Kind kind;
+  /** One libvirt call of this guest and what follows it. */
+  private final class Call {
     final String command;
-    final JsonObject arguments;
     final Deadline deadline;
     final Promise<JsonObject> promise = Promise.promise();
-    long timer = -1;
-    // the request as libvirt gets it, when already encoded
-    String json;
-    // completed on the pool's thread (executeForCaller)
-    boolean direct;
+    // completed on libvirt's pool, for a caller whose continuations are thread-safe
+    final boolean direct;
+    volatile long timer = -1;
+    // the blocking call, on libvirt's pool: the reply (or null), or throws
+    Callable<Object> op;
+    // what the outcome (a reply or a Throwable) becomes; on the pool when direct, else on the
+    // guest's context
+    java.util.function.Consumer<Object> then = outcome -> complete(this, outcome);
+    // goes even when the domain cannot take agent commands (wake-up)
+    boolean anyState;
 
-    Call(Kind kind, String command, JsonObject arguments, Deadline deadline) {
-      this.kind = kind;
+    Call(String command, Deadline deadline, boolean direct) {
       this.command = command;
-      this.arguments = arguments;
       this.deadline = deadline;
+      this.direct = direct;
     }
   }
 

@@ -10,7 +10,7 @@ import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
-import io.vertx.core.WorkerExecutor;
+import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.logging.Logger;
 import io.vertx.core.internal.logging.LoggerFactory;
 import io.vertx.core.json.JsonObject;
@@ -24,7 +24,10 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * One libvirt connection and the domains behind it. The guests are the active domains that
@@ -32,8 +35,10 @@ import java.util.concurrent.TimeUnit;
  * polling), and a lost connection is reopened with backoff and the list read again.
  *
  * <p>Domain state lives on this verticle's context; each guest's {@link LibvirtChannel} gets
- * copies ({@link DomainView}) on its own context. libvirt's blocking calls run on a worker pool
- * of {@code libvirt.workers} threads, never on an event loop.
+ * copies ({@link DomainView}) on its own context. libvirt's blocking calls run on a pool of
+ * {@code libvirt.workers} threads ({@code qga-libvirt-N}), never on an event loop: a plain
+ * executor rather than a Vert.x worker pool, so that a guest's call completes its caller's
+ * reply on the pool's thread without a hand-off back to a context.
  */
 public final class LibvirtHost extends VerticleBase {
 
@@ -43,7 +48,10 @@ public final class LibvirtHost extends VerticleBase {
   /** How long start-up waits for the first listing before it goes on without it. */
   private static final long FIRST_LIST_MS = 10_000;
 
-  /** A domain that shut off, kept for a while so callers learn why it cannot take commands. */
+  /**
+   * A shut-off domain with an agent channel, listed so that callers learn why it cannot take
+   * commands: while it is defined, and for {@code libvirt.keepStoppedMs} after it is undefined.
+   */
   public record Stopped(String name, String uuid, String reason, Instant since) {
   }
 
@@ -63,9 +71,13 @@ public final class LibvirtHost extends VerticleBase {
   private final Listener listener;
   private final Map<String, DomainView> domains = new HashMap<>();
   private final Map<String, LibvirtChannel> channels = new ConcurrentHashMap<>();
-  private final Map<String, Long> stoppedTimers = new HashMap<>();
+  // the shut-off domains listed as stopped: name -> uuid
+  private final Map<String, String> listedStopped = new HashMap<>();
+  // those undefined, until they are forgotten: name -> timer
+  private final Map<String, Long> forgetTimers = new HashMap<>();
   private final Set<String> badNames = new HashSet<>();
-  private WorkerExecutor workers;
+  // threads start on demand: a host that never starts leaves none behind
+  private final ExecutorService workers;
   private boolean connected;
   private String connectionNote = "not connected yet";
   private long backoffMs = RECONNECT_INITIAL_MS;
@@ -77,6 +89,12 @@ public final class LibvirtHost extends VerticleBase {
     this.hypervisor = hypervisor;
     this.options = options;
     this.listener = listener;
+    AtomicInteger threads = new AtomicInteger();
+    this.workers = Executors.newFixedThreadPool(options.workers(), r -> {
+      Thread t = new Thread(r, "qga-libvirt-" + threads.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
   }
 
   public String uri() {
@@ -103,8 +121,6 @@ public final class LibvirtHost extends VerticleBase {
 
   @Override
   public Future<?> start() {
-    workers = vertx.createSharedWorkerExecutor("qga-libvirt", options.workers(), 25,
-        TimeUnit.HOURS);
     hypervisor.listen(new Relay(context));
     Promise<Void> first = Promise.promise();
     connect(first);
@@ -119,16 +135,29 @@ public final class LibvirtHost extends VerticleBase {
     if (reconnectTimer >= 0) {
       vertx.cancelTimer(reconnectTimer);
     }
-    stoppedTimers.values().forEach(vertx::cancelTimer);
-    return workers.executeBlocking(() -> {
+    forgetTimers.values().forEach(vertx::cancelTimer);
+    return call(() -> {
       hypervisor.close();
       return null;
-    }, false).transform(ar -> workers.close());
+    }).onComplete(ar -> workers.shutdown());
   }
 
   /** Runs a blocking libvirt call on the pool; completes on the caller's context. */
   <T> Future<T> call(Callable<T> call) {
-    return workers.executeBlocking(call, false);
+    Promise<T> done = ((ContextInternal) vertx.getOrCreateContext()).promise();
+    workers.execute(() -> {
+      try {
+        done.complete(call.call());
+      } catch (Throwable e) {
+        done.fail(e);
+      }
+    });
+    return done.future();
+  }
+
+  /** The pool the guests' calls run on; each guest queues its own, one at a time. */
+  Executor calls() {
+    return workers;
   }
 
   // ---- connection ----------------------------------------------------------------------------
@@ -140,10 +169,10 @@ public final class LibvirtHost extends VerticleBase {
       return;
     }
     int gen = ++generation;
-    workers.executeBlocking(() -> {
+    call(() -> {
       hypervisor.open();
-      return hypervisor.activeDomains();
-    }, false).onComplete(ar -> {
+      return new Listing(hypervisor.activeDomains(), hypervisor.inactiveDomains());
+    }).onComplete(ar -> {
       if (stopped || gen != generation) {
         first.tryComplete();
         return;
@@ -159,7 +188,8 @@ public final class LibvirtHost extends VerticleBase {
       connected = true;
       connectionNote = null;
       backoffMs = RECONNECT_INITIAL_MS;
-      log.info("libvirt " + uri() + ": connected, " + ar.result().size() + " active domains");
+      log.info("libvirt " + uri() + ": connected, " + ar.result().active().size()
+          + " active domains, " + ar.result().inactive().size() + " shut off");
       relisted(ar.result());
       first.tryComplete();
     });
@@ -189,10 +219,18 @@ public final class LibvirtHost extends VerticleBase {
     scheduleReconnect();
   }
 
-  /** A full listing after (re)connecting: domains that stopped meanwhile go, new ones come. */
-  private void relisted(List<DomainInfo> active) {
+  /** The domains as one (re)connection found them. */
+  private record Listing(List<DomainInfo> active, List<DomainInfo> inactive) {
+  }
+
+  /**
+   * A full listing after (re)connecting: domains that stopped meanwhile go, new ones come, and
+   * the shut-off ones with an agent channel are listed as stopped (those undefined meanwhile
+   * are forgotten).
+   */
+  private void relisted(Listing listing) {
     Map<String, DomainView> seen = new HashMap<>();
-    for (DomainInfo info : active) {
+    for (DomainInfo info : listing.active()) {
       if (info.agentChannel() && acceptableName(info.name())) {
         seen.put(info.uuid(), view(info));
       }
@@ -209,6 +247,20 @@ public final class LibvirtHost extends VerticleBase {
       domains.put(v.uuid(), v);
       forget(v.name());
       push(v);
+    }
+    Set<String> shutOff = new HashSet<>();
+    for (DomainInfo info : listing.inactive()) {
+      if (info.agentChannel() && acceptableName(info.name())) {
+        shutOff.add(info.name());
+        if (!listedStopped.containsKey(info.name())) {
+          remember(view(info));
+        }
+      }
+    }
+    for (String name : new ArrayList<>(listedStopped.keySet())) {
+      if (!shutOff.contains(name) && !forgetTimers.containsKey(name)) {
+        forget(name);
+      }
     }
     publishTargets();
   }
@@ -287,17 +339,31 @@ public final class LibvirtHost extends VerticleBase {
           // a domain that migrated away lives on elsewhere: nothing to tell about it here
           if (detail != 3) {
             remember(gone);
+            // still defined? (a transient domain is not, and may send no UNDEFINED event)
+            added(uuid);
           }
           publishTargets();
         }
       }
-      case Events.UNDEFINED -> forget(name);
+      case Events.UNDEFINED -> undefined(name);
+      case Events.DEFINED -> {
+        // a running domain's new definition applies at its next start; a shut-off one with
+        // an agent channel is listed as stopped
+        if (v == null) {
+          added(uuid);
+        }
+      }
       default -> {
-        // DEFINED: a running domain's new definition applies at its next start
       }
     }
   }
 
+  /**
+   * Reads a domain's definition again: one that started, or whose devices changed, or whose
+   * agent connected before the gateway knew it as a guest (a channel hot-plugged into a running
+   * domain). It becomes a guest when it is active and has an agent channel, and stops being one
+   * when its channel was unplugged.
+   */
   private void added(String uuid) {
     int gen = generation;
     call(() -> hypervisor.domain(uuid)).onComplete(ar -> {
@@ -305,12 +371,41 @@ public final class LibvirtHost extends VerticleBase {
         return;
       }
       if (ar.failed()) {
-        log.warn("libvirt: cannot describe a domain that started (" + ar.cause().getMessage()
-            + ")");
+        log.warn("libvirt: cannot describe a domain that started or changed ("
+            + ar.cause().getMessage() + ")");
         return;
       }
       DomainInfo info = ar.result();
-      if (info == null || !info.state().active() || domains.containsKey(uuid)) {
+      if (info == null) {
+        // gone from libvirt (a transient domain that stopped): listed a while, then forgotten
+        for (Map.Entry<String, String> e : new ArrayList<>(listedStopped.entrySet())) {
+          if (e.getValue().equals(uuid)) {
+            undefined(e.getKey());
+          }
+        }
+        return;
+      }
+      DomainView known = domains.get(uuid);
+      if (!info.state().active()) {
+        if (known == null && info.agentChannel() && acceptableName(info.name())) {
+          if (!listedStopped.containsKey(info.name())) {
+            remember(view(info));
+          }
+        } else if (known == null && listedStopped.containsKey(info.name())) {
+          // defined again without its agent channel: not a guest any more
+          forget(info.name());
+        }
+        return;
+      }
+      if (known != null) {
+        if (!info.agentChannel()) {
+          log.info("libvirt domain " + info.name() + ": its guest-agent channel was removed; "
+              + "no longer a guest");
+          domains.remove(uuid);
+          publishTargets();
+        } else if (known.agentConnected() != info.agentConnected()) {
+          update(known.withAgent(info.agentConnected()));
+        }
         return;
       }
       if (!info.agentChannel()) {
@@ -330,6 +425,8 @@ public final class LibvirtHost extends VerticleBase {
   private void onAgent(String uuid, boolean agentConnected) {
     DomainView v = domains.get(uuid);
     if (v == null) {
+      // an agent channel this gateway has not seen: plugged into a running domain
+      added(uuid);
       return;
     }
     if (agentConnected && v.agentConnected()) {
@@ -364,24 +461,38 @@ public final class LibvirtHost extends VerticleBase {
     }
   }
 
+  /** Lists a shut-off domain as stopped, with why it cannot take commands. */
   private void remember(DomainView gone) {
     if (options.keepStoppedMs() <= 0) {
       return;
     }
-    forget(gone.name());
+    cancelForgetTimer(gone.name());
+    listedStopped.put(gone.name(), gone.uuid());
     listener.stopped(new Stopped(gone.name(), gone.uuid(),
         gone.unavailable(uri()), Instant.now()));
-    stoppedTimers.put(gone.name(), vertx.setTimer(options.keepStoppedMs(), id -> {
-      stoppedTimers.remove(gone.name());
-      listener.forgotten(gone.name());
-    }));
+  }
+
+  /** Undefined (a transient domain that stopped, too): listed a while longer, then gone. */
+  private void undefined(String name) {
+    if (listedStopped.containsKey(name) && !forgetTimers.containsKey(name)) {
+      forgetTimers.put(name, vertx.setTimer(options.keepStoppedMs(), id -> {
+        forgetTimers.remove(name);
+        forget(name);
+      }));
+    }
   }
 
   private void forget(String name) {
-    Long timer = stoppedTimers.remove(name);
+    cancelForgetTimer(name);
+    if (listedStopped.remove(name) != null) {
+      listener.forgotten(name);
+    }
+  }
+
+  private void cancelForgetTimer(String name) {
+    Long timer = forgetTimers.remove(name);
     if (timer != null) {
       vertx.cancelTimer(timer);
-      listener.forgotten(name);
     }
   }
 
@@ -471,6 +582,11 @@ public final class LibvirtHost extends VerticleBase {
     @Override
     public void reboot(String uuid, String name) {
       target.runOnContext(x -> onReboot(uuid));
+    }
+
+    @Override
+    public void devices(String uuid, String name) {
+      target.runOnContext(x -> added(uuid));
     }
 
     @Override

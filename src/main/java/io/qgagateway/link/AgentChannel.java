@@ -117,6 +117,14 @@ public interface AgentChannel {
     return execute(command, arguments, deadline, successResponse);
   }
 
+  /**
+   * Whether {@link #executeForCaller} may be called on any event loop, not only on {@link
+   * #context()}: the caller then spares the request a hand-off to the guest's context.
+   */
+  default boolean callsFromAnyLoop() {
+    return false;
+  }
+
   /** Re-establishes step with the agent now; succeeds with {@code {"return": {"rttMicros"}}}. */
   Future<JsonObject> resync(Deadline deadline);
 

@@ -9,7 +9,10 @@ import io.qgagateway.client.GatewayClient;
 import io.qgagateway.config.ConfigException;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.http.Health;
+import io.qgagateway.libvirt.Hypervisor.DomainState;
 import io.qgagateway.sim.SimulatedAgent;
+import io.qgagateway.testing.FakeHypervisor;
+import io.qgagateway.testing.FakeHypervisor.Domain;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
@@ -74,6 +77,8 @@ class ClusterTest {
   private int minPeers;
   private boolean slowFstrim;
   private int demoSimulated;
+  // the libvirt of the next member started, when it has one
+  private FakeHypervisor libvirt;
   /** Merged into every member's configuration (e.g. http and auth). */
   private JsonObject extraConfig = new JsonObject();
 
@@ -193,6 +198,34 @@ class ClusterTest {
     assertTrue(gone >= retentionMs, "404 only after the retention: " + gone + " ms");
     assertEquals(List.of("a-1"), names(guests(a, new JsonObject())));
     assertEquals(200, pingCode(a, "a-1"), "A's own guest still answers");
+  }
+
+  @Test
+  void aLibvirtDomainThatStoppedIsAnswered503ByEveryMemberUntilItIsUndefined() throws Exception {
+    Member a = start("A", portA, "a-1");
+    libvirt = new FakeHypervisor();
+    FakeHypervisor libvirtOfB = libvirt;
+    Domain vm = libvirtOfB.add("vm-lv", DomainState.RUNNING, FakeHypervisor.pong());
+    start("B", portB, "b-1");
+    awaitFleet("a-1", "b-1", "vm-lv");
+    assertEquals(200, pingCode(a, "vm-lv"));
+
+    libvirtOfB.stop(vm, 0);
+    eventually("A answers vm-lv 503 with the reason and the holder", () -> {
+      try {
+        ReplyException e = pingFailure(a, "vm-lv");
+        return e != null && e.failureCode() == 503 && e.getMessage().contains("held by B")
+            && e.getMessage().contains("vm-lv is shut off (shutdown)");
+      } catch (Exception e) {
+        return false;
+      }
+    }, () -> String.valueOf(pingFailureQuietly(a, "vm-lv")));
+    // still defined: still 503 past keepStoppedMs; undefined, 404 after it
+    Thread.sleep(1_000);
+    assertEquals(503, pingCode(a, "vm-lv"));
+    libvirtOfB.undefine(vm);
+    eventually("A answers vm-lv 404 once it is undefined", () -> pingCodeQuietly(a, "vm-lv")
+        == 404, () -> String.valueOf(pingFailureQuietly(a, "vm-lv")));
   }
 
   @Test
@@ -607,7 +640,8 @@ class ClusterTest {
         .put("node", new JsonObject().put("name", name))
         .put("guests", targets)
         .put("discovery", new JsonArray())
-        .put("libvirt", new JsonObject().put("enabled", false))
+        .put("libvirt", new JsonObject().put("enabled", libvirt != null)
+            .put("keepStoppedMs", 500))
         .put("http", new JsonObject().put("enabled", false))
         .put("demo", new JsonObject().put("simulated", demoSimulated).put("hostAgent", false))
         .put("shutdown", new JsonObject().put("drainMs", 1000))
@@ -635,7 +669,9 @@ class ClusterTest {
       healths.put(name, health);
       SimpleMeterRegistry registry = new SimpleMeterRegistry();
       registries.put(name, registry);
-      Gateway gateway = await(Gateway.start(vertx, config, registry, health));
+      Gateway gateway = await(libvirt == null ? Gateway.start(vertx, config, registry, health)
+          : Gateway.start(vertx, config, registry, health, libvirt));
+      libvirt = null;
       Member member = new Member(name, vertx, gateway, agents);
       members.add(member);
       return member;
@@ -744,6 +780,23 @@ class ClusterTest {
         ((GatewayClusterManager) ((VertxInternal) m.vertx()).clusterManager())
             .getHazelcastInstance().getMultiMap(GatewayClusterManager.SUBSCRIPTIONS_MAP);
     return subs.get(address).stream().map(i -> i.unwrap().nodeId()).collect(Collectors.toSet());
+  }
+
+  private static int pingCodeQuietly(Member m, String guest) {
+    try {
+      return pingCode(m, guest);
+    } catch (Exception e) {
+      return -1;
+    }
+  }
+
+  private static String pingFailureQuietly(Member m, String guest) {
+    try {
+      ReplyException e = pingFailure(m, guest);
+      return e == null ? "200" : e.failureCode() + " " + e.getMessage();
+    } catch (Exception e) {
+      return e.toString();
+    }
   }
 
   private static JsonArray guests(Member m, JsonObject body) throws Exception {

@@ -51,6 +51,47 @@ class FleetViewTest {
   }
 
   @Test
+  void aStoppedDomainOfAnotherMemberIsStoppedHereWithItsHolderUntilItIsForgotten() {
+    member("id-b", "hv-b");
+    view.held("id-b", "vm-off", "domain vm-off is shut off (shutdown)");
+    FleetView.Stopped st = assertInstanceOf(FleetView.Stopped.class, view.route("vm-off"));
+    assertEquals("hv-b", st.holder().name());
+    assertEquals("domain vm-off is shut off (shutdown)", st.reason());
+    // started again there: served again; another member that serves it wins over a stopped copy
+    view.held("id-b", "vm-off", null);
+    assertInstanceOf(FleetView.Remote.class, view.route("vm-off"));
+    member("id-a", "hv-a");
+    view.held("id-a", "vm-off", "domain vm-off is shut off (migrated)");
+    assertEquals("hv-b", ((FleetView.Remote) view.route("vm-off")).holder().name());
+    assertEquals(0, view.conflicts());
+    // forgotten by its holder (undefined, or after libvirt.keepStoppedMs): gone
+    view.released("id-a", "vm-off");
+    view.released("id-b", "vm-off");
+    assertInstanceOf(FleetView.Unknown.class, view.route("vm-off"));
+    // a holder that left: unreachable, as for any of its guests
+    view.held("id-b", "vm-off", "domain vm-off is shut off (shutdown)");
+    view.memberLeft("id-b", 1_000);
+    assertInstanceOf(FleetView.Unreachable.class, view.route("vm-off"));
+  }
+
+  @Test
+  void localGuestsSayWhatTheRecordHoldsForEachName() {
+    List<String> told = new java.util.ArrayList<>();
+    local.listener(told::add);
+    LinkVerticle v = hold("vm-1");
+    assertEquals("", local.record("vm-1"));
+    local.putStopped("vm-1", new io.vertx.core.json.JsonObject().put("lastError", "shut off"));
+    // still held: the record says held until the link goes
+    assertEquals("", local.record("vm-1"));
+    local.remove("vm-1", v);
+    assertEquals("shut off", local.record("vm-1"));
+    assertEquals(Map.of("vm-1", "shut off"), local.stoppedReasons());
+    local.removeStopped("vm-1");
+    assertEquals(null, local.record("vm-1"));
+    assertEquals(List.of("vm-1", "vm-1", "vm-1", "vm-1"), told);
+  }
+
+  @Test
   void aMemberThatLeavesLeavesItsGuestsUnreachableUntilTheRetentionPasses() {
     member("id-b", "hv-b");
     view.held("id-b", "vm-2");
@@ -199,14 +240,14 @@ class FleetViewTest {
     view.held("id-b", "vm-1");
     view.held("id-b", "stale");
     view.held("id-b", "refilling");
-    int[] fixed = view.reconcile(Map.of("id-b", Set.of("vm-1", "missed")), (n, g) -> false);
+    int[] fixed = view.reconcile(Map.of("id-b", Set.of("vm-1", "missed")), (n, g) -> null);
     assertArrayEquals(new int[] {0, 0}, fixed, "stillThere false: nothing added; missing once: "
         + "kept (a copy being refilled after a merge)");
     assertInstanceOf(FleetView.Remote.class, view.route("stale"));
     fixed = view.reconcile(Map.of("id-b", Set.of("vm-1", "missed", "refilling")),
-        (n, g) -> false);
+        (n, g) -> null);
     assertArrayEquals(new int[] {0, 1}, fixed, "missing twice in a row: removed");
-    fixed = view.reconcile(Map.of("id-b", Set.of("vm-1", "missed", "refilling")), (n, g) -> true);
+    fixed = view.reconcile(Map.of("id-b", Set.of("vm-1", "missed", "refilling")), (n, g) -> "");
     assertArrayEquals(new int[] {1, 0}, fixed);
     assertInstanceOf(FleetView.Remote.class, view.route("missed"));
     assertInstanceOf(FleetView.Remote.class, view.route("refilling"));

@@ -95,8 +95,12 @@ class LibvirtBackendTest {
     start();
     h.awaitReady("vm-a");
     JsonArray guests = h.call("guests", new JsonObject()).getJsonArray("guests");
-    assertEquals(1, guests.size(), guests.encode());
-    JsonObject a = guests.getJsonObject(0);
+    // the shut-off domain with an agent channel is listed as such, not served
+    assertEquals(2, guests.size(), guests.encode());
+    JsonObject c = h.call("guests", body("vm-c")).getJsonArray("guests").getJsonObject(0);
+    assertEquals("shutoff", c.getString("runState"));
+    assertEquals(Codes.NOT_CONNECTED, h.failure("ping", body("vm-c")).failureCode());
+    JsonObject a = h.call("guests", body("vm-a")).getJsonArray("guests").getJsonObject(0);
     assertEquals("vm-a", a.getString("name"));
     assertEquals("libvirt", a.getString("transport"));
     assertEquals("test:///fake#" + libvirt.domainNamed("vm-a").uuid, a.getString("address"));
@@ -126,7 +130,28 @@ class LibvirtBackendTest {
   }
 
   @Test
-  void aShutOffDomainIsAnsweredAtOnceWithTheReasonThenForgotten() {
+  void anAgentChannelPluggedIntoARunningDomainMakesItAGuestUntilUnplugged() {
+    Domain d = libvirt.add("vm-plug", DomainState.RUNNING, FakeHypervisor.pong());
+    d.agentChannel = false;
+    start();
+    assertEquals(Codes.UNKNOWN_GUEST, h.failure("ping", body("vm-plug")).failureCode());
+    libvirt.agentChannel(d, true);
+    waitFor("vm-plug deployed", () -> h.link("vm-plug") != null);
+    libvirt.agent(d, true);
+    h.awaitReady("vm-plug");
+    h.call("ping", body("vm-plug"));
+    libvirt.agentChannel(d, false);
+    waitFor("vm-plug gone", () -> h.link("vm-plug") == null);
+    assertEquals(Codes.UNKNOWN_GUEST, h.failure("ping", body("vm-plug")).failureCode());
+    // the agent's own event is enough when the device event was missed
+    d.agentChannel = true;
+    libvirt.agent(d, true);
+    h.awaitReady("vm-plug");
+    h.call("ping", body("vm-plug"));
+  }
+
+  @Test
+  void aShutOffDomainIsAnsweredAtOnceWithTheReasonWhileDefined() throws Exception {
     Domain d = libvirt.add("vm-a", DomainState.RUNNING, FakeHypervisor.pong());
     start(new JsonObject().put("keepStoppedMs", 500));
     h.awaitReady("vm-a");
@@ -136,16 +161,41 @@ class LibvirtBackendTest {
     assertEquals(Codes.NOT_CONNECTED, t.failure().failureCode());
     assertTrue(t.failure().getMessage().contains("vm-a is shut off (shutdown)"),
         t.failure().getMessage());
+    assertTrue(t.failure().getMessage().contains("held by"), t.failure().getMessage());
     assertTrue(t.ms() < 50, "answered in " + t.ms() + " ms");
     JsonObject listed = h.call("guests", body("vm-a")).getJsonArray("guests").getJsonObject(0);
     assertEquals("disconnected", listed.getString("state"));
     assertEquals("shutoff", listed.getString("runState"));
-    waitFor("forgotten", () -> h.failure("ping", body("vm-a")).failureCode()
-        == Codes.UNKNOWN_GUEST);
+    // still defined: still listed, past keepStoppedMs
+    Thread.sleep(700);
+    assertEquals(Codes.NOT_CONNECTED, h.failure("ping", body("vm-a")).failureCode());
     // starting it again makes it a guest again
     libvirt.start(d);
     libvirt.agent(d, true);
     h.awaitReady("vm-a");
+    // undefined once shut off: listed for keepStoppedMs, then gone
+    libvirt.stop(d, 1);
+    waitFor("vm-a stopped", () -> h.link("vm-a") == null);
+    libvirt.undefine(d);
+    assertTrue(h.failure("ping", body("vm-a")).getMessage().contains("destroyed"));
+    waitFor("forgotten", () -> h.failure("ping", body("vm-a")).failureCode()
+        == Codes.UNKNOWN_GUEST);
+    // a domain defined shut off is listed as such from its event
+    libvirt.define("vm-def");
+    waitFor("vm-def listed", () -> h.failure("ping", body("vm-def")).failureCode()
+        == Codes.NOT_CONNECTED);
+  }
+
+  @Test
+  void aTransientDomainThatStopsIsListedForKeepStoppedMsThenGone() {
+    Domain d = libvirt.add("vm-t", DomainState.RUNNING, FakeHypervisor.pong());
+    start(new JsonObject().put("keepStoppedMs", 300));
+    h.awaitReady("vm-t");
+    libvirt.stopTransient(d);
+    waitFor("vm-t stopped", () -> h.link("vm-t") == null);
+    assertEquals(Codes.NOT_CONNECTED, h.failure("ping", body("vm-t")).failureCode());
+    waitFor("forgotten", () -> h.failure("ping", body("vm-t")).failureCode()
+        == Codes.UNKNOWN_GUEST);
   }
 
   @Test

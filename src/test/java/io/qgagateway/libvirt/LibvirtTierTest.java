@@ -15,6 +15,7 @@ import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
@@ -41,6 +42,7 @@ import java.util.function.BooleanSupplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -206,9 +208,7 @@ class LibvirtTierTest {
   @Order(5)
   void virshAndTheGatewayServeTheSameDomainSideBySide() throws Exception {
     for (int i = 0; i < 5; i++) {
-      assertEquals("{\"return\":{}}", virsh("qemu-agent-command", NAME,
-          "{\"execute\":\"guest-ping\"}").strip());
-      assertEquals(new JsonObject(), post("ping", "{}").getJsonObject("return"));
+      bothSidesServe();
     }
   }
 
@@ -235,9 +235,7 @@ class LibvirtTierTest {
       assertTrue(ms < 100, "503 after " + ms + " ms");
     }
     awaitReady(Duration.ofSeconds(30));
-    assertEquals("{\"return\":{}}", virsh("qemu-agent-command", NAME,
-        "{\"execute\":\"guest-ping\"}").strip());
-    assertEquals(new JsonObject(), post("ping", "{}").getJsonObject("return"));
+    bothSidesServe();
   }
 
   @Test
@@ -246,12 +244,7 @@ class LibvirtTierTest {
     virsh("suspend", NAME);
     try {
       waitFor("paused seen", () -> !"ready".equals(state()), Duration.ofSeconds(10));
-      long t0 = System.nanoTime();
-      Response r = send("POST", "/v1/guests/" + NAME + "/commands/ping?timeoutMs=10000", "{}");
-      long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
-      assertEquals(503, r.status(), r.toString());
-      assertTrue(r.body().contains("paused"), r.body());
-      assertTrue(ms < 100, "answered in " + ms + " ms");
+      answered503AtOnce("paused");
     } finally {
       virsh("resume", NAME);
     }
@@ -265,9 +258,7 @@ class LibvirtTierTest {
     assertEquals(true, reply.getBoolean("sent"), reply.encode());
     assertEquals("rebooted", reply.getString("reached"), reply.encode());
     awaitReady(BOOT);
-    assertEquals("{\"return\":{}}", virsh("qemu-agent-command", NAME,
-        "{\"execute\":\"guest-ping\"}").strip());
-    assertEquals(new JsonObject(), post("ping", "{}").getJsonObject("return"));
+    bothSidesServe();
   }
 
   @Test
@@ -287,12 +278,7 @@ class LibvirtTierTest {
         return false;
       }
     }, Duration.ofSeconds(10));
-    long t0 = System.nanoTime();
-    Response r = send("POST", "/v1/guests/" + NAME + "/commands/ping?timeoutMs=10000", "{}");
-    long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
-    assertEquals(503, r.status(), r.toString());
-    assertTrue(r.body().contains("shut off"), r.body());
-    assertTrue(ms < 100, "answered in " + ms + " ms");
+    answered503AtOnce("shut off");
   }
 
   @Test
@@ -302,18 +288,11 @@ class LibvirtTierTest {
     awaitReady(BOOT);
     JsonObject suspended = post("suspend-ram", "{}");
     assertEquals("suspended", suspended.getString("reached"), suspended.encode());
-    long t0 = System.nanoTime();
-    Response r = send("POST", "/v1/guests/" + NAME + "/commands/ping?timeoutMs=10000", "{}");
-    long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
-    assertEquals(503, r.status(), r.toString());
-    assertTrue(r.body().contains("wakeup"), r.body());
-    assertTrue(ms < 100, "answered in " + ms + " ms");
+    answered503AtOnce("wakeup");
     JsonObject woken = post("wakeup", "{}").getJsonObject("return");
     assertEquals("woken", woken.getString("state"), woken.encode());
     assertEquals("ready", woken.getString("agent"), woken.encode());
-    assertEquals(new JsonObject(), post("ping", "{}").getJsonObject("return"));
-    assertEquals("{\"return\":{}}", virsh("qemu-agent-command", NAME,
-        "{\"execute\":\"guest-ping\"}").strip());
+    bothSidesServe();
   }
 
   @Test
@@ -341,7 +320,117 @@ class LibvirtTierTest {
     assertTrue(e.getMessage().contains("Remove this discovery entry"), e.getMessage());
   }
 
+  @Test
+  @Order(12)
+  void anAgentChannelPluggedIntoTheRunningDomainIsServedWithoutARestart() throws Exception {
+    // libvirt finds the device to unplug by its whole live definition (the socket path it made)
+    java.util.regex.Matcher live = java.util.regex.Pattern.compile(
+        "<channel type='unix'>.*?</channel>", java.util.regex.Pattern.DOTALL)
+        .matcher(virsh("dumpxml", NAME));
+    assertTrue(live.find(), "the domain's agent channel");
+    Path plugged = work.resolve("agent-channel-live.xml");
+    Files.writeString(plugged, live.group());
+    virsh("detach-device", NAME, plugged.toString(), "--live");
+    // no channel, no guest: the gateway lets it go
+    waitFor("unplugged channel seen", () -> "absent".equals(state()), Duration.ofSeconds(10));
+    // what an operator plugs in: libvirt makes the socket itself
+    Path channel = work.resolve("agent-channel.xml");
+    Files.writeString(channel, "<channel type='unix'><target type='virtio' "
+        + "name='org.qemu.guest_agent.0'/></channel>");
+    long t0 = System.nanoTime();
+    virsh("attach-device", NAME, channel.toString(), "--live");
+    awaitReady(Duration.ofSeconds(30));
+    System.out.println("libvirt tier: hot-plugged agent channel served "
+        + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0) + " ms after attach-device");
+    bothSidesServe();
+  }
+
+  @Test
+  @Order(13)
+  void aLibvirtdRestartIsAnswered503ThenTheGuestIsServedAgain() throws Exception {
+    String state = System.getenv("QGA_LIBVIRT_STATE");
+    Assumptions.assumeTrue(state != null && Files.exists(Path.of(state, "libvirtd.pid")),
+        "libvirtd was not started by .ci/libvirt/tier: not restarting someone else's daemon");
+    daemons("stop-libvirtd");
+    waitFor("the lost connection seen", () -> "connecting".equals(state()),
+        Duration.ofSeconds(15));
+    answered503AtOnce("connection to libvirt");
+    long t0 = System.nanoTime();
+    daemons("start");
+    awaitReady(Duration.ofSeconds(60));
+    System.out.println("libvirt tier: served again "
+        + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0) + " ms after libvirtd started");
+    bothSidesServe();
+    // what the gateway learns from events still comes: they were registered again
+    virsh("suspend", NAME);
+    try {
+      waitFor("pause seen after the reconnect", () -> !"ready".equals(state()),
+          Duration.ofSeconds(10));
+    } finally {
+      virsh("resume", NAME);
+    }
+    awaitReady(Duration.ofSeconds(30));
+  }
+
+  @Test
+  @Order(14)
+  void aSocketUriServesAndTheReadOnlySocketCannotSendAgentCommands() throws Exception {
+    String ping = "{\"execute\":\"guest-ping\"}";
+    JnaHypervisor rw = new JnaHypervisor("qemu+unix:///system?socket=/run/libvirt/libvirt-sock");
+    try {
+      rw.open();
+      assertEquals("{\"return\":{}}", rw.agentCommand(uuidOn(rw), ping, 5));
+    } finally {
+      rw.close();
+    }
+    JnaHypervisor ro = new JnaHypervisor(
+        "qemu+unix:///system?socket=/run/libvirt/libvirt-sock-ro");
+    try {
+      ro.open();
+      String uuid = uuidOn(ro);
+      HypervisorException e = assertThrows(HypervisorException.class,
+          () -> ro.agentCommand(uuid, ping, 5));
+      System.out.println("libvirt tier: agent command on the read-only socket: " + e.code()
+          + " " + e.getMessage());
+      assertTrue(e.getMessage().contains("read only"), e.getMessage());
+    } finally {
+      ro.close();
+    }
+  }
+
   // ---- helpers -------------------------------------------------------------------------------
+
+  /** The tier domain's UUID, as listed on {@code hypervisor}'s connection. */
+  static String uuidOn(JnaHypervisor hypervisor) throws HypervisorException {
+    return hypervisor.activeDomains().stream().filter(d -> d.name().equals(NAME)
+        && d.agentChannel()).findFirst().orElseThrow().uuid();
+  }
+
+  /** A ping through HTTP is refused with 503 naming {@code why}, at once (not at its timeout). */
+  static void answered503AtOnce(String why) throws Exception {
+    long t0 = System.nanoTime();
+    Response r = send("POST", "/v1/guests/" + NAME + "/commands/ping?timeoutMs=10000", "{}");
+    long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+    assertEquals(503, r.status(), r.toString());
+    assertTrue(r.body().contains(why), r.body());
+    assertTrue(ms < 100, "answered in " + ms + " ms");
+  }
+
+  /** virsh's agent command and the gateway's both answer (libvirt is not locked out). */
+  static void bothSidesServe() throws Exception {
+    assertEquals("{\"return\":{}}", virsh("qemu-agent-command", NAME,
+        "{\"execute\":\"guest-ping\"}").strip());
+    assertEquals(new JsonObject(), post("ping", "{}").getJsonObject("return"));
+  }
+
+  /** .ci/libvirt/daemons, for the daemons the tier started. */
+  static void daemons(String command) throws IOException, InterruptedException {
+    Path script = Path.of(System.getProperty("basedir", ".")).resolve(".ci/libvirt/daemons");
+    Output out = run(List.of(script.toString(), command));
+    if (out.exit() != 0) {
+      fail("daemons " + command + " failed: " + out.text());
+    }
+  }
 
   record Response(int status, String body) {
     JsonObject json() {
@@ -438,25 +527,33 @@ class LibvirtTierTest {
     }
   }
 
-  static String virsh(String... args) throws IOException, InterruptedException {
-    List<String> command = new ArrayList<>(List.of("virsh", "-q", "-c", "qemu:///system"));
-    command.addAll(List.of(args));
+  /** A command's output (stderr included) and exit code; -1 when it did not end in a minute. */
+  record Output(int exit, String text) {
+  }
+
+  static Output run(List<String> command) throws IOException, InterruptedException {
     Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
-      fail("virsh " + String.join(" ", args) + " failed: " + out);
+    return new Output(p.waitFor(60, TimeUnit.SECONDS) ? p.exitValue() : -1, out);
+  }
+
+  static Output virshRun(String... args) throws IOException, InterruptedException {
+    List<String> command = new ArrayList<>(List.of("virsh", "-q", "-c", "qemu:///system"));
+    command.addAll(List.of(args));
+    return run(command);
+  }
+
+  static String virsh(String... args) throws IOException, InterruptedException {
+    Output out = virshRun(args);
+    if (out.exit() != 0) {
+      fail("virsh " + String.join(" ", args) + " failed: " + out.text());
     }
-    return out;
+    return out.text();
   }
 
   static String virshQuiet(String... args) {
     try {
-      List<String> command = new ArrayList<>(List.of("virsh", "-q", "-c", "qemu:///system"));
-      command.addAll(List.of(args));
-      Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-      p.waitFor(60, TimeUnit.SECONDS);
-      return out;
+      return virshRun(args).text();
     } catch (IOException | InterruptedException e) {
       return "";
     }

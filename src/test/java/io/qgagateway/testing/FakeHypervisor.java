@@ -101,6 +101,16 @@ public final class FakeHypervisor implements Hypervisor {
     }
   }
 
+  /** A guest-agent channel plugged into (or out of) a running domain: libvirt's device event. */
+  public void agentChannel(Domain d, boolean present) {
+    d.agentChannel = present;
+    d.agentConnected = false;
+    Listener l = listener;
+    if (l != null && open) {
+      l.devices(d.uuid, d.name);
+    }
+  }
+
   public void stop(Domain d, int detail) {
     d.state = DomainState.SHUTOFF;
     d.agentConnected = false;
@@ -115,6 +125,19 @@ public final class FakeHypervisor implements Hypervisor {
   public void resume(Domain d) {
     d.state = DomainState.RUNNING;
     emitLifecycle(d, Events.RESUMED, 0);
+  }
+
+  /** A transient domain stops: libvirt forgets it, with no UNDEFINED event. */
+  public void stopTransient(Domain d) {
+    domains.remove(d.uuid);
+    stop(d, 0);
+  }
+
+  /** {@code virsh define}: a new shut-off domain, and its event. */
+  public Domain define(String name) {
+    Domain d = add(name, DomainState.SHUTOFF, pong());
+    emitLifecycle(d, Events.DEFINED, 0);
+    return d;
   }
 
   public void undefine(Domain d) {
@@ -167,10 +190,19 @@ public final class FakeHypervisor implements Hypervisor {
 
   @Override
   public List<DomainInfo> activeDomains() throws HypervisorException {
+    return list(true);
+  }
+
+  @Override
+  public List<DomainInfo> inactiveDomains() throws HypervisorException {
+    return list(false);
+  }
+
+  private List<DomainInfo> list(boolean active) throws HypervisorException {
     connected();
     List<DomainInfo> out = new ArrayList<>();
     for (Domain d : domains.values()) {
-      if (d.state.active()) {
+      if (d.state.active() == active) {
         out.add(info(d));
       }
     }
