@@ -5,9 +5,9 @@ import io.qgagateway.Gateway;
 import io.qgagateway.auth.Principal;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.sim.SimulatedAgent;
+import io.qgagateway.testing.BridgeFrames;
 import io.qgagateway.testing.GatewayHarness;
 import io.vertx.core.Vertx;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.ReplyException;
 import io.vertx.core.json.JsonArray;
@@ -33,7 +33,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -367,19 +366,11 @@ class AuthTest {
   private static final class BridgeClient implements AutoCloseable {
     private final NetClient client = vertx.createNetClient();
     private final NetSocket socket;
-    private final BlockingQueue<JsonObject> frames = new LinkedBlockingQueue<>();
-    private Buffer pending = Buffer.buffer();
+    private final BlockingQueue<JsonObject> frames;
 
     BridgeClient() throws Exception {
       socket = client.connect(bridgePort, "127.0.0.1").await(10, TimeUnit.SECONDS);
-      socket.handler(data -> {
-        pending.appendBuffer(data);
-        while (pending.length() >= 4 && pending.length() >= 4 + pending.getInt(0)) {
-          int length = pending.getInt(0);
-          frames.add(new JsonObject(pending.getString(4, 4 + length, "UTF-8")));
-          pending = pending.getBuffer(4 + length, pending.length());
-        }
-      });
+      frames = BridgeFrames.reader(socket);
     }
 
     JsonObject send(String address, String guest, JsonObject headers) throws Exception {
@@ -393,8 +384,7 @@ class AuthTest {
 
     /** Writes one frame and returns the next frame the bridge sends. */
     JsonObject frame(JsonObject frame) throws Exception {
-      byte[] json = frame.encode().getBytes(StandardCharsets.UTF_8);
-      socket.write(Buffer.buffer().appendInt(json.length).appendBytes(json))
+      socket.write(BridgeFrames.frame(frame))
           .await(10, TimeUnit.SECONDS);
       JsonObject reply = frames.poll(10, TimeUnit.SECONDS);
       assertNotNull(reply, "no frame within 10 s");

@@ -3,6 +3,7 @@ package io.qgagateway.e2e;
 import io.qgagateway.Gateway;
 import io.qgagateway.api.Addresses;
 import io.qgagateway.sim.SimulatedAgent;
+import io.qgagateway.testing.BridgeFrames;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.JsonArray;
@@ -23,7 +24,6 @@ import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -53,8 +53,7 @@ class BridgeTest {
   private static SimulatedAgent agent;
 
   private NetSocket socket;
-  private final BlockingQueue<JsonObject> frames = new LinkedBlockingQueue<>();
-  private Buffer pending = Buffer.buffer();
+  private BlockingQueue<JsonObject> frames;
 
   /** The Vert.x is the extension's: it closes it after {@link #stop}. */
   @BeforeAll
@@ -86,7 +85,7 @@ class BridgeTest {
   void connect() throws Exception {
     socket = vertx.createNetClient().connect(bridgePort, "127.0.0.1")
         .await(10, TimeUnit.SECONDS);
-    socket.handler(this::onData);
+    frames = BridgeFrames.reader(socket);
   }
 
   @AfterEach
@@ -96,22 +95,8 @@ class BridgeTest {
     }
   }
 
-  /** Runs on the socket's event loop: splits the stream into frames. */
-  private void onData(Buffer data) {
-    pending.appendBuffer(data);
-    while (pending.length() >= 4) {
-      int length = pending.getInt(0);
-      if (pending.length() < 4 + length) {
-        return;
-      }
-      frames.add(new JsonObject(pending.getString(4, 4 + length, "UTF-8")));
-      pending = pending.getBuffer(4 + length, pending.length());
-    }
-  }
-
   private void write(JsonObject frame) throws Exception {
-    byte[] json = frame.encode().getBytes(StandardCharsets.UTF_8);
-    socket.write(Buffer.buffer().appendInt(json.length).appendBytes(json))
+    socket.write(BridgeFrames.frame(frame))
         .await(10, TimeUnit.SECONDS);
   }
 

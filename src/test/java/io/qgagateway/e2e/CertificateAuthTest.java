@@ -2,9 +2,9 @@ package io.qgagateway.e2e;
 
 import io.qgagateway.Gateway;
 import io.qgagateway.sim.SimulatedAgent;
+import io.qgagateway.testing.BridgeFrames;
 import io.qgagateway.testing.TestCa;
 import io.vertx.core.Vertx;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpMethod;
@@ -24,11 +24,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -148,22 +146,12 @@ class CertificateAuthTest {
             .setKeyCertOptions(new PemKeyCertOptions().setCertPath(backup.cert().toString())
                 .setKeyPath(backup.key().toString())))
         .connect(bridgePort, "127.0.0.1").await(10, TimeUnit.SECONDS);
-    BlockingQueue<JsonObject> frames = new LinkedBlockingQueue<>();
-    Buffer[] pending = {Buffer.buffer()};
-    socket.handler(data -> {
-      pending[0].appendBuffer(data);
-      while (pending[0].length() >= 4 && pending[0].length() >= 4 + pending[0].getInt(0)) {
-        int length = pending[0].getInt(0);
-        frames.add(new JsonObject(pending[0].getString(4, 4 + length, "UTF-8")));
-        pending[0] = pending[0].getBuffer(4 + length, pending[0].length());
-      }
-    });
+    BlockingQueue<JsonObject> frames = BridgeFrames.reader(socket);
     long db = fstrims("db-1");
     for (String guest : List.of("db-1", "web-1")) {
-      byte[] json = new JsonObject().put("type", "send").put("address", "agent.fstrim")
+      socket.write(BridgeFrames.frame(new JsonObject().put("type", "send").put("address", "agent.fstrim")
           .put("body", new JsonObject().put("guest", guest)).put("replyAddress", "r")
-          .encode().getBytes(StandardCharsets.UTF_8);
-      socket.write(Buffer.buffer().appendInt(json.length).appendBytes(json));
+          ));
     }
     JsonObject first = frames.poll(10, TimeUnit.SECONDS);
     JsonObject second = frames.poll(10, TimeUnit.SECONDS);

@@ -7,12 +7,12 @@ import io.qgagateway.config.ConfigException;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.http.Health;
 import io.qgagateway.sim.SimulatedAgent;
+import io.qgagateway.testing.BridgeFrames;
 import io.qgagateway.testing.GatewayHarness;
 import io.qgagateway.testing.TestCa;
 import io.qgagateway.tls.ServerTls;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientResponse;
@@ -42,7 +42,6 @@ import javax.net.ssl.X509KeyManager;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.Principal;
@@ -50,8 +49,8 @@ import java.security.PrivateKey;
 import java.time.Duration;
 import java.security.cert.X509Certificate;
 import java.util.List;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Handler;
 import java.util.logging.LogRecord;
@@ -162,11 +161,9 @@ class TlsTest {
         .await(10, TimeUnit.SECONDS);
     try {
       assertTrue(socket.isSsl());
-      LinkedBlockingQueue<JsonObject> frames = frames(socket);
-      byte[] json = new JsonObject().put("type", "send").put("address", "agent.ping")
-          .put("body", new JsonObject().put("guest", GUEST)).put("replyAddress", "r1").encode()
-          .getBytes(StandardCharsets.UTF_8);
-      socket.write(Buffer.buffer().appendInt(json.length).appendBytes(json))
+      BlockingQueue<JsonObject> frames = BridgeFrames.reader(socket);
+      socket.write(BridgeFrames.frame(new JsonObject().put("type", "send").put("address", "agent.ping")
+          .put("body", new JsonObject().put("guest", GUEST)).put("replyAddress", "r1")))
           .await(10, TimeUnit.SECONDS);
       JsonObject reply = frames.poll(10, TimeUnit.SECONDS);
       assertNotNull(reply, "no reply frame");
@@ -181,11 +178,10 @@ class TlsTest {
   void aPlainClientOnTheTlsBridgeGetsNoFrame() throws Exception {
     plainClient = vertx.createNetClient();
     NetSocket socket = plainClient.connect(bridgePort, "127.0.0.1").await(10, TimeUnit.SECONDS);
-    LinkedBlockingQueue<JsonObject> frames = frames(socket);
+    BlockingQueue<JsonObject> frames = BridgeFrames.reader(socket);
     CopyOnWriteArrayList<Boolean> closed = new CopyOnWriteArrayList<>();
     socket.closeHandler(v -> closed.add(true));
-    byte[] json = new JsonObject().put("type", "ping").encode().getBytes(StandardCharsets.UTF_8);
-    socket.write(Buffer.buffer().appendInt(json.length).appendBytes(json));
+    socket.write(BridgeFrames.frame(new JsonObject().put("type", "ping")));
     GatewayHarness.waitFor("the bridge hangs up on a plain client", () -> !closed.isEmpty(),
         WAIT);
     assertTrue(frames.isEmpty(), "no frame for a plain client: " + frames);
@@ -450,17 +446,4 @@ class TlsTest {
     }
   }
 
-  private static LinkedBlockingQueue<JsonObject> frames(NetSocket socket) {
-    LinkedBlockingQueue<JsonObject> frames = new LinkedBlockingQueue<>();
-    Buffer[] pending = {Buffer.buffer()};
-    socket.handler(data -> {
-      pending[0].appendBuffer(data);
-      while (pending[0].length() >= 4 && pending[0].length() >= 4 + pending[0].getInt(0)) {
-        int length = pending[0].getInt(0);
-        frames.add(new JsonObject(pending[0].getString(4, 4 + length, "UTF-8")));
-        pending[0] = pending[0].getBuffer(4 + length, pending[0].length());
-      }
-    });
-    return frames;
-  }
 }
