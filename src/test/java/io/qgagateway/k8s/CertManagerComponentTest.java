@@ -80,9 +80,25 @@ class CertManagerComponentTest {
           .filter(n -> !n.equals("kustomization.yaml"))
           .collect(Collectors.toCollection(TreeSet::new)), used);
     }
-    JsonNode example = ManifestsTest.yaml(ManifestsTest.K8S.resolve(
-        "overlays/example/kustomization.yaml"));
-    assertEquals("../../components/cert-manager", example.path("components").get(0).asText());
+    // secure by default: base uses it, so every overlay built on base is TLS
+    assertEquals("../components/cert-manager",
+        ManifestsTest.kustomization().path("components").get(0).asText());
+  }
+
+  @Test
+  void theOwnCertificatesOverlayDropsExactlyTheCertManagerObjects() throws IOException {
+    JsonNode overlay = ManifestsTest.yaml(ManifestsTest.K8S.resolve(
+        "overlays/own-certificates/kustomization.yaml"));
+    assertEquals("../../base", overlay.path("resources").get(0).asText());
+    Set<String> deleted = new TreeSet<>();
+    for (JsonNode p : overlay.path("patches")) {
+      JsonNode patch = ManifestsTest.YAML.readTree(p.path("patch").asText());
+      assertEquals("delete", patch.path("$patch").asText(), patch.toString());
+      deleted.add(patch.path("kind").asText() + "/" + patch.path("metadata").path("name")
+          .asText());
+    }
+    assertEquals(new TreeSet<>(byKindAndName("issuers.yaml", "certificates.yaml").keySet()),
+        deleted, "every Issuer and Certificate of the component, nothing else");
   }
 
   @Test
