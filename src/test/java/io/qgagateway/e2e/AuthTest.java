@@ -67,14 +67,7 @@ class AuthTest {
   @BeforeAll
   static void start(Vertx vx) throws Exception {
     vertx = vx;
-    JsonArray guests = new JsonArray();
-    for (String guest : List.of("db-1", "web-1")) {
-      String socket = dir.resolve(guest + ".sock").toString();
-      SimulatedAgent agent = new SimulatedAgent(vertx, guest);
-      agent.listenUnix(socket).await(10, TimeUnit.SECONDS);
-      agents.put(guest, agent);
-      guests.add(new JsonObject().put("name", guest).put("socket", socket));
-    }
+    JsonArray guests = GatewayHarness.simulatedGuests(vertx, dir, agents, "db-1", "web-1");
     tokenFile = dir.resolve("tokens.yaml");
     Files.writeString(tokenFile, "tokens: []\n");
     try (ServerSocket free = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {

@@ -3,6 +3,7 @@ package io.qgagateway.e2e;
 import io.qgagateway.Gateway;
 import io.qgagateway.sim.SimulatedAgent;
 import io.qgagateway.testing.BridgeFrames;
+import io.qgagateway.testing.GatewayHarness;
 import io.qgagateway.testing.TestCa;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
@@ -63,14 +64,7 @@ class CertificateAuthTest {
     stranger = ca.issue("stranger");
     intruder = TestCa.create(dir.resolve(".."), "other-" + System.nanoTime()).issue("backup",
         "intruder-" + System.nanoTime());
-    JsonArray guests = new JsonArray();
-    for (String guest : List.of("db-1", "web-1")) {
-      String socket = dir.resolve(guest + ".sock").toString();
-      SimulatedAgent agent = new SimulatedAgent(vertx, guest);
-      agent.listenUnix(socket).await(10, TimeUnit.SECONDS);
-      agents.put(guest, agent);
-      guests.add(new JsonObject().put("name", guest).put("socket", socket));
-    }
+    JsonArray guests = GatewayHarness.simulatedGuests(vertx, dir, agents, "db-1", "web-1");
     try (ServerSocket free = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
       bridgePort = free.getLocalPort();
     }

@@ -307,14 +307,7 @@ class ClusterTest {
     awaitFleet("a-1", "b-1");
     GatewayClient client = GatewayClient.start(a.vertx());
     try {
-      eventually("the client found the members", () -> {
-        try {
-          await(client.request("agent.ping", new JsonObject().put("guest", "b-1")));
-          return true;
-        } catch (Exception e) {
-          return false;
-        }
-      }, () -> "no answer");
+      awaitClientPing(client, "b-1", "the client found the members");
       assertEquals("b-1@B", await(client.request("agent.get-host-name",
           new JsonObject().put("guest", "b-1"))).getJsonObject("return").getString("host-name"));
       assertEquals(404, clientFailure(client, "agent.ping", new JsonObject().put("guest", "x"))
@@ -362,14 +355,7 @@ class ClusterTest {
       } finally {
         resume.countDown();
       }
-      eventually("B's guest answers the client again", () -> {
-        try {
-          await(client.request("agent.ping", new JsonObject().put("guest", "b-1")));
-          return true;
-        } catch (Exception e) {
-          return false;
-        }
-      }, () -> "no answer");
+      awaitClientPing(client, "b-1", "B's guest answers the client again");
     } finally {
       await(client.close());
     }
@@ -762,6 +748,19 @@ class ClusterTest {
         Thread.currentThread().interrupt();
       }
     }));
+  }
+
+  /** Waits until a ping of {@code guest} through the client succeeds. */
+  private static void awaitClientPing(GatewayClient client, String guest, String what)
+      throws Exception {
+    eventually(what, () -> {
+      try {
+        await(client.request("agent.ping", new JsonObject().put("guest", guest)));
+        return true;
+      } catch (Exception e) {
+        return false;
+      }
+    }, () -> "no answer");
   }
 
   private static ReplyException clientFailure(GatewayClient client, String address,

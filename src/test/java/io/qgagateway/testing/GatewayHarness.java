@@ -199,6 +199,24 @@ public final class GatewayHarness {
     await(eventConsumer.unregister());
   }
 
+  /**
+   * Simulated agents named {@code names} on Unix sockets in {@code dir}, put in
+   * {@code agents}; returns the {@code guests} configuration that names them.
+   */
+  public static JsonArray simulatedGuests(Vertx vertx, Path dir,
+                                          Map<String, SimulatedAgent> agents, String... names)
+      throws Exception {
+    JsonArray guests = new JsonArray();
+    for (String guest : names) {
+      String socket = dir.resolve(guest + ".sock").toString();
+      SimulatedAgent agent = new SimulatedAgent(vertx, guest);
+      agent.listenUnix(socket).await(10, TimeUnit.SECONDS);
+      agents.put(guest, agent);
+      guests.add(new JsonObject().put("name", guest).put("socket", socket));
+    }
+    return guests;
+  }
+
   public static JsonObject body(String guest) {
     return new JsonObject().put("guest", guest);
   }
