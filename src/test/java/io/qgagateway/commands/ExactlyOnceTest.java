@@ -5,6 +5,7 @@ import io.qgagateway.api.Addresses;
 import io.qgagateway.sim.SimulatedAgent;
 import io.qgagateway.testing.GatewayHarness;
 import io.vertx.core.Vertx;
+import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.junit5.VertxExtension;
@@ -34,6 +35,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ExactlyOnceTest {
 
   private static final String GUEST = "vm-1";
+  // held: java.util.logging keeps loggers weakly, and a collected one loses the handler
+  private static final Logger AUDIT = Logger.getLogger(Audit.LOGGER);
 
   private GatewayHarness h;
   private SimpleMeterRegistry registry;
@@ -55,7 +58,7 @@ class ExactlyOnceTest {
 
   @BeforeEach
   void setUp(Vertx vertx, @TempDir Path dir) {
-    Logger.getLogger(Audit.LOGGER).addHandler(auditCapture);
+    AUDIT.addHandler(auditCapture);
     h = new GatewayHarness(vertx, dir);
     h.agent(GUEST, SimulatedAgent.Options.DEFAULTS);
     registry = new SimpleMeterRegistry();
@@ -66,7 +69,7 @@ class ExactlyOnceTest {
 
   @AfterEach
   void tearDown() {
-    Logger.getLogger(Audit.LOGGER).removeHandler(auditCapture);
+    AUDIT.removeHandler(auditCapture);
     h.close();
   }
 
@@ -109,5 +112,31 @@ class ExactlyOnceTest {
         .put("content-b64", "eAo=").put("mode", "a")));
     assertEquals(1, executed("guest-file-write"));
     assertEquals(2, audit.size(), "one audit line per request: " + audit);
+  }
+
+  @Test
+  void theMemberEntryRefusesWhatItCannotAnswerAndRunsARequestOnce() throws Exception {
+    String entry = Addresses.entry(h.gateway.node().id());
+    DeliveryOptions fstrim = new DeliveryOptions().addHeader(EntryVerticle.ADDRESS_HEADER,
+        "agent.fstrim");
+    // no address header, an address outside agent.*, an unknown command: coded, nothing runs
+    assertEquals(403, GatewayHarness.failureOf(h.vertx.eventBus().request(entry, body(GUEST)))
+        .failureCode());
+    assertEquals(403, GatewayHarness.failureOf(h.vertx.eventBus().request(entry, body(GUEST),
+        new DeliveryOptions().addHeader(EntryVerticle.ADDRESS_HEADER,
+            Addresses.link(h.gateway.node().id(), GUEST)))).failureCode());
+    assertEquals(400, GatewayHarness.failureOf(h.vertx.eventBus().request(entry, body(GUEST),
+        new DeliveryOptions().addHeader(EntryVerticle.ADDRESS_HEADER, "agent.no-such"))
+    ).failureCode());
+    // a body that is not an object is the dispatcher's 400, as on agent.fstrim
+    assertEquals(400, GatewayHarness.failureOf(h.vertx.eventBus().request(entry, "[1]", fstrim))
+        .failureCode());
+    // a send nobody waits for runs nothing
+    h.vertx.eventBus().send(entry, body(GUEST), fstrim);
+    GatewayHarness.waitFor("the send counted", () -> refused("no_reply_address") >= 1);
+    assertEquals(0, executed("guest-fstrim"));
+
+    GatewayHarness.await(h.vertx.eventBus().request(entry, body(GUEST), fstrim));
+    assertEquals(1, executed("guest-fstrim"), "one request, one execution");
   }
 }
