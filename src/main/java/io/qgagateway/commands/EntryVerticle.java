@@ -59,7 +59,8 @@ public final class EntryVerticle extends VerticleBase {
     String caller = message.headers().get(GuestEndpoint.CALLER_HEADER);
     // an event-bus caller, as on agent.X: its principal header, else the bus principal
     MemberEntry.dispatch(vertx, address, message.body(), caller == null ? "jvm" : caller,
-        message.headers().get(Principal.HEADER), MemberEntry.LOCAL_SEND_TIMEOUT_MS).onComplete(ar -> {
+        message.headers().get(Principal.HEADER), MemberEntry.LOCAL_SEND_TIMEOUT_MS)
+        .onComplete(ar -> {
           if (ar.succeeded()) {
             message.reply(ar.result());
           } else {

@@ -19,6 +19,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.BiConsumer;
 
 /**
  * vertx-hazelcast's cluster manager, whose node listener also tells the gateway when members
@@ -169,30 +170,25 @@ public final class GatewayClusterManager extends HazelcastClusterManager {
   private final class FanOut implements NodeListener {
     @Override
     public void nodeAdded(String nodeId) {
-      NodeListener own = vertxOwn;
-      if (own != null) {
-        own.nodeAdded(nodeId);
-      }
-      for (NodeListener l : listeners) {
-        try {
-          l.nodeAdded(nodeId);
-        } catch (RuntimeException e) {
-          log.error("node listener failed on " + nodeId + " added", e);
-        }
-      }
+      fire(nodeId, "added", NodeListener::nodeAdded);
     }
 
     @Override
     public void nodeLeft(String nodeId) {
+      fire(nodeId, "left", NodeListener::nodeLeft);
+    }
+
+    /** Vert.x's own listener first, then the gateway's, each shielded from the others. */
+    private void fire(String nodeId, String what, BiConsumer<NodeListener, String> event) {
       NodeListener own = vertxOwn;
       if (own != null) {
-        own.nodeLeft(nodeId);
+        event.accept(own, nodeId);
       }
       for (NodeListener l : listeners) {
         try {
-          l.nodeLeft(nodeId);
+          event.accept(l, nodeId);
         } catch (RuntimeException e) {
-          log.error("node listener failed on " + nodeId + " left", e);
+          log.error("node listener failed on " + nodeId + " " + what, e);
         }
       }
     }
