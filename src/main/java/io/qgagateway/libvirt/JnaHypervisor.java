@@ -24,8 +24,10 @@ import java.util.concurrent.ConcurrentHashMap;
  *
  * <p>libvirt's connections are thread-safe; its calls block the calling thread. Errors are
  * thread-local in libvirt and read right after the failing call on the same thread. Events run
- * on one daemon thread per JVM ({@code libvirt-events}) that drives libvirt's default event loop,
- * registered before the first connection as libvirt requires.
+ * on one daemon thread per JVM ({@code libvirt-events}) that drives the gateway's own
+ * {@link LibvirtEventLoop}, registered before the first connection as libvirt requires. Only the
+ * connection that carries events is registered with it; the connections that carry calls do their
+ * I/O on the calling thread.
  */
 public final class JnaHypervisor implements Hypervisor {
 
@@ -46,11 +48,12 @@ public final class JnaHypervisor implements Hypervisor {
   public interface Virt extends Library {
     int virInitialize();
 
-    int virEventRegisterDefaultImpl();
-
-    int virEventRunDefaultImpl();
-
-    int virEventAddTimeout(int frequencyMs, TimeoutCallback cb, Pointer opaque, Pointer ff);
+    void virEventRegisterImpl(LibvirtEventLoop.AddHandle addHandle,
+                              LibvirtEventLoop.UpdateHandle updateHandle,
+                              LibvirtEventLoop.Remove removeHandle,
+                              LibvirtEventLoop.AddTimeout addTimeout,
+                              LibvirtEventLoop.UpdateTimeout updateTimeout,
+                              LibvirtEventLoop.Remove removeTimeout);
 
     void virSetErrorFunc(Pointer userData, ErrorCallback handler);
 
@@ -104,10 +107,6 @@ public final class JnaHypervisor implements Hypervisor {
     Pointer virDomainQemuAgentCommand(Pointer dom, String cmd, int timeout, int flags);
   }
 
-  public interface TimeoutCallback extends Callback {
-    void invoke(int timer, Pointer opaque);
-  }
-
   public interface ErrorCallback extends Callback {
     void invoke(Pointer userData, Pointer error);
   }
@@ -138,17 +137,18 @@ public final class JnaHypervisor implements Hypervisor {
   private static Throwable loadFailure;
   // JNA callbacks must stay reachable while libvirt may call them
   private static final ErrorCallback SILENT = (userData, error) -> { };
-  private static final TimeoutCallback TICK = (timer, opaque) -> { };
 
-  private record Libraries(Virt virt, VirtQemu qemu) {
+  private record Libraries(Virt virt, VirtQemu qemu, LibvirtEventLoop events) {
   }
 
   private final String uri;
   private final Virt virt;
   private final VirtQemu qemu;
+  private final LibvirtEventLoop events;
   private final int laneCount;
-  // the connections calls are spread over; lane 0 is conn, which also carries the events
+  // the connections calls are spread over, outside the event loop
   private volatile Lane[] lanes = new Lane[0];
+  // the connection of events, listings and the close callback, in the event loop
   private volatile Pointer conn;
   private volatile Listener listener;
   private final List<Integer> callbackIds = new ArrayList<>();
@@ -229,6 +229,9 @@ public final class JnaHypervisor implements Hypervisor {
     if (c == null) {
       return false;
     }
+    if (c.equals(conn)) {
+      return true;
+    }
     for (Lane l : lanes) {
       if (c.equals(l.conn)) {
         return true;
@@ -278,12 +281,13 @@ public final class JnaHypervisor implements Hypervisor {
     this(uri, 1);
   }
 
-  /** @param connections how many connections calls are spread over (events use the first) */
+  /** @param connections how many connections calls are spread over (events have one more) */
   public JnaHypervisor(String uri, int connections) {
     Libraries libs = load();
     this.uri = uri;
     this.virt = libs.virt();
     this.qemu = libs.qemu();
+    this.events = libs.events();
     this.laneCount = Math.max(1, connections);
   }
 
@@ -319,25 +323,11 @@ public final class JnaHypervisor implements Hypervisor {
         throw new UnsatisfiedLinkError("virInitialize failed");
       }
       virt.virSetErrorFunc(null, SILENT);
-      if (virt.virEventRegisterDefaultImpl() < 0) {
-        throw new UnsatisfiedLinkError("virEventRegisterDefaultImpl failed");
-      }
-      // a periodic tick keeps the loop turning, so it never sleeps on a stale poll set
-      virt.virEventAddTimeout(1000, TICK, null, null);
-      Thread loop = new Thread(() -> {
-        while (true) {
-          if (virt.virEventRunDefaultImpl() < 0) {
-            try {
-              Thread.sleep(100);
-            } catch (InterruptedException e) {
-              return;
-            }
-          }
-        }
-      }, "libvirt-events");
-      loop.setDaemon(true);
-      loop.start();
-      libraries = new Libraries(virt, qemu);
+      LibvirtEventLoop events = new LibvirtEventLoop();
+      virt.virEventRegisterImpl(events.addHandle, events.updateHandle, events.removeHandle,
+          events.addTimeout, events.updateTimeout, events.removeTimeout);
+      events.start("libvirt-events");
+      libraries = new Libraries(virt, qemu, events);
       return libraries;
     } catch (Throwable e) {
       loadFailure = e;
@@ -372,9 +362,6 @@ public final class JnaHypervisor implements Hypervisor {
       throw lastError();
     }
     conn = c;
-    List<Lane> opened = new ArrayList<>();
-    opened.add(new Lane(c));
-    lanes = opened.toArray(new Lane[0]);
     keepAlive(c);
     if (virt.virConnectRegisterCloseCallback(c, closed, null, null) < 0
         || !register(c, EVENT_LIFECYCLE, lifecycle)
@@ -386,17 +373,18 @@ public final class JnaHypervisor implements Hypervisor {
       close();
       throw e;
     }
-    for (int i = 1; i < laneCount; i++) {
-      Pointer extra = virt.virConnectOpen(uri);
-      if (extra == null) {
+    List<Lane> opened = new ArrayList<>();
+    for (int i = 0; i < laneCount; i++) {
+      // no keepalive here: it needs the event loop; the event connection's notices a dead daemon
+      Pointer calls = events.unwatched(() -> virt.virConnectOpen(uri));
+      if (calls == null) {
         HypervisorException e = lastError();
         close();
         throw e;
       }
-      opened.add(new Lane(extra));
+      opened.add(new Lane(calls));
       lanes = opened.toArray(new Lane[0]);
-      keepAlive(extra);
-      virt.virConnectRegisterCloseCallback(extra, closed, null, null);
+      virt.virConnectRegisterCloseCallback(calls, closed, null, null);
     }
   }
 
@@ -426,12 +414,17 @@ public final class JnaHypervisor implements Hypervisor {
     if (c != null) {
       // each registration holds a reference: without these the connection would stay open
       callbackIds.forEach(id -> virt.virConnectDomainEventDeregisterAny(c, id));
+      closeConnection(c);
     }
     callbackIds.clear();
     for (Lane l : all) {
-      virt.virConnectUnregisterCloseCallback(l.conn, closed);
-      virt.virConnectClose(l.conn);
+      closeConnection(l.conn);
     }
+  }
+
+  private void closeConnection(Pointer c) {
+    virt.virConnectUnregisterCloseCallback(c, closed);
+    virt.virConnectClose(c);
   }
 
   @Override

@@ -96,6 +96,8 @@ class LibvirtLatencyBench {
           new Client("gateway, event bus agent.ping", timed(() ->
               vertx.eventBus().<JsonObject>request(Addresses.publicAddress("ping"), busPing, opts)
                   .await(10, TimeUnit.SECONDS))),
+          new Client("gateway, event bus, caller on an event loop",
+              fromEventLoop(vertx, busPing, opts)),
           new Client("gateway, HTTP POST .../commands/ping", timed(() -> {
             var r = http.send(ping, java.net.http.HttpResponse.BodyHandlers.ofString());
             if (r.statusCode() != 200) {
@@ -246,6 +248,39 @@ class LibvirtLatencyBench {
   }
 
   /**
+   * A Vert.x caller: each request sent from the caller's event loop when the previous reply
+   * arrives there, as a verticle makes them; no blocking thread waits between.
+   */
+  private static Block fromEventLoop(Vertx vertx, JsonObject body, DeliveryOptions opts) {
+    io.vertx.core.Context loop = vertx.getOrCreateContext();
+    return n -> {
+      long[] out = new long[n];
+      java.util.concurrent.CompletableFuture<Void> done =
+          new java.util.concurrent.CompletableFuture<>();
+      Runnable[] step = new Runnable[1];
+      int[] i = {0};
+      step[0] = () -> {
+        if (i[0] == n) {
+          done.complete(null);
+          return;
+        }
+        long t0 = System.nanoTime();
+        vertx.eventBus().request(Addresses.publicAddress("ping"), body, opts).onComplete(r -> {
+          if (r.failed()) {
+            done.completeExceptionally(r.cause());
+            return;
+          }
+          out[i[0]++] = System.nanoTime() - t0;
+          step[0].run();
+        });
+      };
+      loop.runOnContext(x -> step[0].run());
+      done.get(60, TimeUnit.SECONDS);
+      return out;
+    };
+  }
+
+  /**
    * Blocks of {@link #BLOCK} pings per client, one client after another, in an order that
    * rotates each block, {@link #BLOCKS} times: every client meets the same load of the moment
    * (other engineers' builds share the two cores). Figures over all samples of each client, and
@@ -284,7 +319,7 @@ class LibvirtLatencyBench {
           clients.get(i).name(), pct(s, 0.5), pct(s, 0.9), pct(s, 0.99), s[s.length - 1] / 1e6,
           s.length / (busy[i] / 1e9)));
     }
-    // clients: 0 python, 1 event bus, 2 HTTP, 3 JNA alone, 4 python with the event loop
+    // client 0 is python, 1 the event bus from a blocking thread
     for (int i = 1; i < k; i++) {
       line(String.format(Locale.ROOT, "%s minus python: p50 %+.3f ms, p99 %+.3f ms",
           clients.get(i).name(), pct(all[i], 0.5) - pct(all[0], 0.5),
