@@ -161,12 +161,26 @@ public final class JnaHypervisor implements Hypervisor {
    */
   private final class Lane {
     final Pointer conn;
+    final List<Integer> sockets;
     final Map<String, Pointer> handles = new ConcurrentHashMap<>();
     final java.util.concurrent.atomic.AtomicInteger busy =
         new java.util.concurrent.atomic.AtomicInteger();
+    private boolean hungUp;
 
-    Lane(Pointer conn) {
+    Lane(Pointer conn, List<Integer> sockets) {
       this.conn = conn;
+      this.sockets = sockets;
+    }
+
+    /**
+     * Fails the calls blocked on this connection, once, and before it is closed (its sockets
+     * are libvirt's, and their numbers are reused once closed). Never holds a lock of libvirt's.
+     */
+    synchronized void hangUp() {
+      if (!hungUp) {
+        hungUp = true;
+        sockets.forEach(events::hangUp);
+      }
     }
 
     /** A cached domain handle: a lookup is an RPC, the handle stays valid across restarts. */
@@ -275,6 +289,13 @@ public final class JnaHypervisor implements Hypervisor {
         default -> "connection error";
       });
     }
+    if (c != null && c.equals(conn)) {
+      // libvirtd is gone or hung (keepalive): the calls outside the loop would wait for it.
+      // After the notice above, so the lanes' own end of file is not taken for the reason.
+      for (Lane lane : lanes) {
+        lane.hangUp();
+      }
+    }
   };
 
   public JnaHypervisor(String uri) {
@@ -376,15 +397,16 @@ public final class JnaHypervisor implements Hypervisor {
     List<Lane> opened = new ArrayList<>();
     for (int i = 0; i < laneCount; i++) {
       // no keepalive here: it needs the event loop; the event connection's notices a dead daemon
-      Pointer calls = events.unwatched(() -> virt.virConnectOpen(uri));
-      if (calls == null) {
+      LibvirtEventLoop.Unwatched<Pointer> calls =
+          events.unwatched(() -> virt.virConnectOpen(uri));
+      if (calls.value() == null) {
         HypervisorException e = lastError();
         close();
         throw e;
       }
-      opened.add(new Lane(calls));
+      opened.add(new Lane(calls.value(), calls.fds()));
       lanes = opened.toArray(new Lane[0]);
-      virt.virConnectRegisterCloseCallback(calls, closed, null, null);
+      virt.virConnectRegisterCloseCallback(calls.value(), closed, null, null);
     }
   }
 
@@ -418,6 +440,9 @@ public final class JnaHypervisor implements Hypervisor {
     }
     callbackIds.clear();
     for (Lane l : all) {
+      // a call still under way on it would keep the connection, and its thread, until libvirtd
+      // answers
+      l.hangUp();
       closeConnection(l.conn);
     }
   }

@@ -52,6 +52,7 @@ final class LibvirtEventLoop {
   private static final int POLLFD_SIZE = 8;
   private static final int EFD_NONBLOCK = 04000;
   private static final int EFD_CLOEXEC = 02000000;
+  private static final int SHUT_RDWR = 2;
 
   /** The C library: poll, and an eventfd to wake the poll. */
   interface LibC extends Library {
@@ -62,6 +63,12 @@ final class LibvirtEventLoop {
     NativeLong read(int fd, Pointer buf, NativeLong count);
 
     NativeLong write(int fd, Pointer buf, NativeLong count);
+
+    int shutdown(int fd, int how);
+  }
+
+  /** What {@link #unwatched} opened, and the descriptors libvirt offered the loop meanwhile. */
+  record Unwatched<T>(T value, List<Integer> fds) {
   }
 
   /** virEventAddHandleFunc */
@@ -129,7 +136,8 @@ final class LibvirtEventLoop {
   private final int wakeFd;
   private final Memory one = new Memory(8);
   private final Memory drain = new Memory(8);
-  private final ThreadLocal<Boolean> declining = ThreadLocal.withInitial(() -> false);
+  // set while this thread opens unwatched connections: what they offered
+  private final ThreadLocal<List<Integer>> declined = new ThreadLocal<>();
   // guarded by this
   private final Map<Integer, Handle> handles = new LinkedHashMap<>();
   private final Map<Integer, Timer> timers = new LinkedHashMap<>();
@@ -165,17 +173,30 @@ final class LibvirtEventLoop {
   }
 
   /** Runs {@code open} with every handle it adds on this thread declined. */
-  <T> T unwatched(Supplier<T> open) {
-    declining.set(true);
+  <T> Unwatched<T> unwatched(Supplier<T> open) {
+    List<Integer> fds = new ArrayList<>();
+    declined.set(fds);
     try {
-      return open.get();
+      T value = open.get();
+      return new Unwatched<>(value, List.copyOf(fds));
     } finally {
-      declining.set(false);
+      declined.remove();
     }
   }
 
+  /**
+   * Shuts a declined socket down both ways, so that a call blocked on it fails at once with an
+   * end of file: nothing else wakes a call on a connection outside the loop (it has no
+   * keepalive). The descriptor stays libvirt's to close; call this only before closing it.
+   */
+  void hangUp(int fd) {
+    libc.shutdown(fd, SHUT_RDWR);
+  }
+
   int addHandle(int fd, int events, Pointer cb, Pointer opaque, Pointer ff) {
-    if (declining.get()) {
+    List<Integer> declining = declined.get();
+    if (declining != null) {
+      declining.add(fd);
       return -1;
     }
     try {

@@ -36,6 +36,8 @@ class LibvirtEventLoopTest {
     NativeLong read(int fd, Pointer buf, NativeLong count);
 
     int close(int fd);
+
+    int socketpair(int domain, int type, int protocol, int[] fds);
   }
 
   /** virEventHandleCallback */
@@ -194,12 +196,33 @@ class LibvirtEventLoopTest {
   }
 
   @Test
-  void handlesAddedWhileDecliningAreRefusedOnThatThreadOnly() throws Exception {
-    int declined = loop.unwatched(this::watchPipe);
-    assertEquals(-1, declined);
+  void handlesAddedWhileDecliningAreRefusedOnThatThreadOnlyAndTheirDescriptorsKept()
+      throws Exception {
+    LibvirtEventLoop.Unwatched<Integer> declined = loop.unwatched(this::watchPipe);
+    assertEquals(-1, declined.value());
+    assertEquals(java.util.List.of(pipe[0]), declined.fds());
     int watched = watchPipe();
     assertNotEquals(-1, watched);
     writeByte();
     assertEquals(watched, next().id());
+  }
+
+  @Test
+  void aHungUpSocketEndsTheReadBlockedOnIt() throws Exception {
+    int[] pair = new int[2];
+    // AF_UNIX, SOCK_STREAM: what a libvirt connection is
+    assertEquals(0, Posix.C.socketpair(1, 1, 0, pair));
+    try {
+      java.util.concurrent.CompletableFuture<Long> read =
+          java.util.concurrent.CompletableFuture.supplyAsync(() ->
+              Posix.C.read(pair[0], new Memory(16), new NativeLong(16)).longValue());
+      Thread.sleep(200);
+      assertEquals(false, read.isDone(), "the read should still wait for the peer");
+      loop.hangUp(pair[0]);
+      assertEquals(0L, read.get(5, TimeUnit.SECONDS), "end of file");
+    } finally {
+      Posix.C.close(pair[0]);
+      Posix.C.close(pair[1]);
+    }
   }
 }

@@ -398,6 +398,36 @@ class LibvirtTierTest {
     }
   }
 
+  @Test
+  @Order(15)
+  void aHungLibvirtdIsNoticedByKeepaliveItsCallFailsAndTheGuestIsServedOnceItRuns()
+      throws Exception {
+    String state = System.getenv("QGA_LIBVIRT_STATE");
+    Assumptions.assumeTrue(state != null && Files.exists(Path.of(state, "libvirtd.pid")),
+        "libvirtd was not started by .ci/libvirt/tier: not stopping someone else's daemon");
+    daemons("hang-libvirtd");
+    try {
+      // a call under way on a connection outside the event loop: keepalive on the event
+      // connection (5 s, 3 missed) gives up on libvirtd, and the call is failed then, not at
+      // its deadline
+      long t0 = System.nanoTime();
+      Response r = send("POST", "/v1/guests/" + NAME + "/commands/ping?timeoutMs=60000", "{}");
+      long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+      System.out.println("libvirt tier: call under way when libvirtd hung: " + r.status()
+          + " after " + ms + " ms: " + r.body());
+      assertEquals(503, r.status(), r.toString());
+      assertTrue(ms < 40_000, "answered after " + ms + " ms");
+      answered503AtOnce("keepalive");
+    } finally {
+      daemons("resume-libvirtd");
+    }
+    long t0 = System.nanoTime();
+    awaitReady(Duration.ofSeconds(60));
+    System.out.println("libvirt tier: served again "
+        + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0) + " ms after libvirtd resumed");
+    bothSidesServe();
+  }
+
   // ---- helpers -------------------------------------------------------------------------------
 
   /** The tier domain's UUID, as listed on {@code hypervisor}'s connection. */
