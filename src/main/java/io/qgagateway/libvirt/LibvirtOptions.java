@@ -11,7 +11,8 @@ import java.util.Locale;
  * @param workers       threads that make libvirt's blocking calls, shared by all domains; each
  *                      domain makes one call at a time
  * @param connections   connections to libvirtd the calls are spread over (libvirtd serves at
- *                      most 5 calls of one connection at a time by default)
+ *                      most 5 calls of one connection at a time by default); events have one
+ *                      more
  * @param keepStoppedMs how long a domain that shut off stays listed (as disconnected, with the
  *                      reason) before it is forgotten; 0 forgets it at once
  */

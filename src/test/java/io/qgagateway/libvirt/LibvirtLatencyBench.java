@@ -81,7 +81,8 @@ class LibvirtLatencyBench {
       direct.open();
       String uuid = direct.activeDomains().stream().filter(d -> d.name().equals(NAME))
           .findFirst().orElseThrow().uuid();
-      RawHttp http = new RawHttp(port, "/v1/guests/" + NAME + "/commands/ping", "{}");
+      KeptAliveHttp http =
+          new KeptAliveHttp(port, "/v1/guests/" + NAME + "/commands/ping", "{}");
       JsonObject busPing = new JsonObject().put("guest", NAME);
       DeliveryOptions opts = new DeliveryOptions().setSendTimeout(10_000);
 
@@ -217,13 +218,13 @@ class LibvirtLatencyBench {
    * A blocking HTTP/1.1 client on one kept-alive connection, as python's loop is a blocking
    * client of libvirtd: the gateway's HTTP cost without a client library's own threads.
    */
-  static final class RawHttp implements AutoCloseable {
+  static final class KeptAliveHttp implements AutoCloseable {
     private final java.net.Socket socket;
     private final java.io.OutputStream out;
     private final java.io.BufferedInputStream in;
     private final byte[] request;
 
-    RawHttp(int port, String path, String body) throws java.io.IOException {
+    KeptAliveHttp(int port, String path, String body) throws java.io.IOException {
       socket = new java.net.Socket("127.0.0.1", port);
       socket.setTcpNoDelay(true);
       out = socket.getOutputStream();
