@@ -16,6 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.IntFunction;
 import java.util.function.Supplier;
 
 /**
@@ -141,8 +142,7 @@ final class LibvirtEventLoop {
   // guarded by this
   private final Map<Integer, Handle> handles = new LinkedHashMap<>();
   private final Map<Integer, Timer> timers = new LinkedHashMap<>();
-  private int nextHandle = 1;
-  private int nextTimer = 1;
+  private int nextId = 1;
   private Memory pollFds = new Memory(POLLFD_SIZE * 16L);
   private volatile Thread thread;
 
@@ -199,18 +199,7 @@ final class LibvirtEventLoop {
       declining.add(fd);
       return -1;
     }
-    try {
-      int id;
-      synchronized (this) {
-        id = nextHandle++;
-        handles.put(id, new Handle(id, fd, events, cb, opaque, ff));
-      }
-      wake();
-      return id;
-    } catch (RuntimeException e) {
-      log.warn("libvirt event handle not added: " + e);
-      return -1;
-    }
+    return add(handles, id -> new Handle(id, fd, events, cb, opaque, ff));
   }
 
   void updateHandle(int watch, int events) {
@@ -229,18 +218,25 @@ final class LibvirtEventLoop {
   }
 
   int addTimeout(int frequencyMs, Pointer cb, Pointer opaque, Pointer ff) {
+    return add(timers, id -> {
+      Timer t = new Timer(id, cb, opaque, ff);
+      schedule(t, frequencyMs);
+      return t;
+    });
+  }
+
+  /** Registers under a new id (handles and timers share the count); -1 if that fails. */
+  private <R extends Registration> int add(Map<Integer, R> registrations, IntFunction<R> make) {
     try {
       int id;
       synchronized (this) {
-        id = nextTimer++;
-        Timer t = new Timer(id, cb, opaque, ff);
-        schedule(t, frequencyMs);
-        timers.put(id, t);
+        id = nextId++;
+        registrations.put(id, make.apply(id));
       }
       wake();
       return id;
     } catch (RuntimeException e) {
-      log.warn("libvirt event timer not added: " + e);
+      log.warn("libvirt event registration not added: " + e);
       return -1;
     }
   }
