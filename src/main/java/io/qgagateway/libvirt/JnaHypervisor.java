@@ -165,7 +165,8 @@ public final class JnaHypervisor implements Hypervisor {
     final Map<String, Pointer> handles = new ConcurrentHashMap<>();
     final java.util.concurrent.atomic.AtomicInteger busy =
         new java.util.concurrent.atomic.AtomicInteger();
-    private boolean hungUp;
+    // why this connection's sockets were shut down, once they were
+    private volatile String hungUp;
 
     Lane(Pointer conn, List<Integer> sockets) {
       this.conn = conn;
@@ -176,9 +177,9 @@ public final class JnaHypervisor implements Hypervisor {
      * Fails the calls blocked on this connection, once, and before it is closed (its sockets
      * are libvirt's, and their numbers are reused once closed). Never holds a lock of libvirt's.
      */
-    synchronized void hangUp() {
-      if (!hungUp) {
-        hungUp = true;
+    synchronized void hangUp(String why) {
+      if (hungUp == null) {
+        hungUp = why;
         sockets.forEach(events::hangUp);
       }
     }
@@ -234,6 +235,11 @@ public final class JnaHypervisor implements Hypervisor {
     lane.busy.incrementAndGet();
     try {
       return call.call(lane);
+    } catch (HypervisorException e) {
+      String why = lane.hungUp;
+      // libvirt only saw an end of file: say what ended the connection
+      throw why == null ? e : new HypervisorException(HypervisorException.NO_CONNECT, e.domain(),
+          "the connection to libvirtd was closed under the call: " + why);
     } finally {
       lane.busy.decrementAndGet();
     }
@@ -280,20 +286,21 @@ public final class JnaHypervisor implements Hypervisor {
     }
   };
   private final CloseCallback closed = (c, reason, opaque) -> {
+    String why = switch (reason) {
+      case 1 -> "end of file from libvirtd";
+      case 2 -> "libvirtd stopped answering keepalives";
+      case 3 -> "closed by the client";
+      default -> "connection error";
+    };
     Listener l = listener;
     if (l != null && ours(c)) {
-      l.closed(switch (reason) {
-        case 1 -> "end of file from libvirtd";
-        case 2 -> "libvirtd stopped answering keepalives";
-        case 3 -> "closed by the client";
-        default -> "connection error";
-      });
+      l.closed(why);
     }
     if (c != null && c.equals(conn)) {
       // libvirtd is gone or hung (keepalive): the calls outside the loop would wait for it.
       // After the notice above, so the lanes' own end of file is not taken for the reason.
       for (Lane lane : lanes) {
-        lane.hangUp();
+        lane.hangUp(why);
       }
     }
   };
@@ -442,7 +449,7 @@ public final class JnaHypervisor implements Hypervisor {
     for (Lane l : all) {
       // a call still under way on it would keep the connection, and its thread, until libvirtd
       // answers
-      l.hangUp();
+      l.hangUp("the gateway closed the connection");
       closeConnection(l.conn);
     }
   }

@@ -416,6 +416,8 @@ class LibvirtTierTest {
       System.out.println("libvirt tier: call under way when libvirtd hung: " + r.status()
           + " after " + ms + " ms: " + r.body());
       assertEquals(503, r.status(), r.toString());
+      assertTrue(r.body().contains("closed under the call: libvirtd stopped answering keepalives"),
+          r.body());
       assertTrue(ms < 40_000, "answered after " + ms + " ms");
       answered503AtOnce("keepalive");
     } finally {
@@ -428,7 +430,68 @@ class LibvirtTierTest {
     bothSidesServe();
   }
 
+  @Test
+  @Order(16)
+  void remoteUrisServeOverTcpAndAGatewayOnTlsGetsItsCallsAndEvents() throws Exception {
+    String state = System.getenv("QGA_LIBVIRT_STATE");
+    Path pki = state == null ? null : Path.of(state, "pki", "client");
+    Assumptions.assumeTrue(pki != null && Files.exists(pki.resolve("clientcert.pem")),
+        "libvirtd was not started by .ci/libvirt/tier: no TCP or TLS listener of ours");
+    JnaHypervisor tcp = new JnaHypervisor("qemu+tcp://127.0.0.1/system");
+    try {
+      tcp.open();
+      assertEquals("{\"return\":{}}", tcp.agentCommand(uuidOn(tcp), "{\"execute\":\"guest-ping\"}",
+          5));
+    } finally {
+      tcp.close();
+    }
+    // a second gateway, on TLS with the tier's client certificate, beside the first
+    Vertx remote = TestVertx.create();
+    try {
+      JsonObject config = new JsonObject()
+          .put("node", new JsonObject().put("name", "libvirt-tier-tls"))
+          .put("http", new JsonObject().put("enabled", false))
+          .put("libvirt", new JsonObject().put("enabled", true)
+              .put("uri", "qemu+tls://127.0.0.1/system?pkipath=" + pki));
+      Gateway tls = Gateway.start(remote, GatewayConfig.parse(config),
+          new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), new Health(false))
+          .await(60, TimeUnit.SECONDS);
+      try {
+        waitFor("served over qemu+tls", () -> pingStatus(remote) == 200, Duration.ofSeconds(30));
+        // the pause reaches it as an event over TLS: answered 503 from libvirt's view
+        virsh("suspend", NAME);
+        try {
+          waitFor("pause seen over qemu+tls", () -> pingStatus(remote) == 503,
+              Duration.ofSeconds(10));
+        } finally {
+          virsh("resume", NAME);
+        }
+        waitFor("served again over qemu+tls", () -> pingStatus(remote) == 200,
+            Duration.ofSeconds(30));
+      } finally {
+        tls.stop().await(30, TimeUnit.SECONDS);
+      }
+    } finally {
+      remote.close().await(30, TimeUnit.SECONDS);
+    }
+    awaitReady(Duration.ofSeconds(30));
+    bothSidesServe();
+  }
+
   // ---- helpers -------------------------------------------------------------------------------
+
+  /** A ping over {@code vertx}'s bus: 200, or the failure's code. */
+  static int pingStatus(Vertx vertx) {
+    try {
+      vertx.eventBus().request(Addresses.publicAddress("ping"),
+          new JsonObject().put("guest", NAME).put("timeoutMs", 5_000)).await(10, TimeUnit.SECONDS);
+      return 200;
+    } catch (ReplyException e) {
+      return e.failureCode();
+    } catch (Exception e) {
+      return -1;
+    }
+  }
 
   /** The tier domain's UUID, as listed on {@code hypervisor}'s connection. */
   static String uuidOn(JnaHypervisor hypervisor) throws HypervisorException {
