@@ -54,6 +54,7 @@ final class LibvirtEventLoop {
   private static final int EFD_NONBLOCK = 04000;
   private static final int EFD_CLOEXEC = 02000000;
   private static final int SHUT_RDWR = 2;
+  private static final int EINTR = 4;
 
   /** The C library: poll, and an eventfd to wake the poll. */
   interface LibC extends Library {
@@ -285,9 +286,19 @@ final class LibvirtEventLoop {
       try {
         runOnce();
       } catch (RuntimeException | Error e) {
-        // a callback that throws must not stop events for every other connection
+        // a callback that throws must not stop events for every other connection, nor flood
+        // the log turn after turn
         log.error("libvirt event loop: " + e, e);
+        pause();
       }
+    }
+  }
+
+  private static void pause() {
+    try {
+      Thread.sleep(100);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     }
   }
 
@@ -314,7 +325,12 @@ final class LibvirtEventLoop {
     Memory fds = pollSet(polled);
     int ready = libc.poll(fds, new NativeLong(polled.size() + 1L), timeoutMs);
     if (ready < 0) {
-      // EINTR, or a descriptor set libvirt changes under us: the next turn starts afresh
+      int errno = Native.getLastError();
+      if (errno != EINTR) {
+        // not expected (poll fails only on bad arguments or no memory): do not spin on it
+        log.warn("libvirt event loop: poll failed, errno " + errno);
+        pause();
+      }
       return;
     }
     if (fds.getShort(6) != 0) {
