@@ -130,10 +130,16 @@ public final class GatewayClusterManager extends HazelcastClusterManager {
    * while this one was silent; none once this member has withdrawn them to stop. Blocks on
    * Hazelcast, so call it on a worker.
    *
+   * @param full check every registration (one Hazelcast call each); else the first only, and
+   *             the rest when it is missing: the others remove a silent member's
+   *             registrations all together
    * @return how many were put back
    */
-  int restorePublicAddresses() {
+  int restorePublicAddresses(boolean full) {
     MultiMap<String, HazelcastRegistrationInfo> subs = subscriptions();
+    if (withdrawn || !full && firstStillRegistered(subs)) {
+      return 0;
+    }
     int restored = 0;
     for (Map.Entry<String, Set<RegistrationInfo>> e : publicRegistrations.entrySet()) {
       String address = e.getKey();
@@ -154,6 +160,15 @@ public final class GatewayClusterManager extends HazelcastClusterManager {
       }
     }
     return restored;
+  }
+
+  private boolean firstStillRegistered(MultiMap<String, HazelcastRegistrationInfo> subs) {
+    return publicRegistrations.entrySet().stream()
+        .flatMap(e -> e.getValue().stream().map(info -> Map.entry(e.getKey(), info)))
+        .findFirst()
+        .map(first -> subs.containsEntry(first.getKey(),
+            new HazelcastRegistrationInfo(first.getValue())))
+        .orElse(true);
   }
 
   /** vertx-hazelcast's cluster-wide map of event-bus registrations (SubsMapHelper's). */

@@ -17,12 +17,15 @@ import java.util.concurrent.Callable;
 final class SilentMembers implements PeerProbe.Peers {
 
   private static final Logger log = LoggerFactory.getLogger(SilentMembers.class);
+  /** Every this many rounds (of {@code cluster.silentAfterMs}), each registration is checked. */
+  static final int FULL_CHECK_EVERY = 12;
 
   private final Vertx vertx;
   private final GatewayClusterManager cluster;
   private final FleetView view;
   private final long silentAfterMs;
   private long lastRestore;
+  private int restores;
 
   SilentMembers(Vertx vertx, GatewayClusterManager cluster, FleetView view, long silentAfterMs) {
     this.vertx = vertx;
@@ -58,9 +61,12 @@ final class SilentMembers implements PeerProbe.Peers {
   public void round(long now, boolean late) {
     if (late || now - lastRestore >= silentAfterMs) {
       lastRestore = now;
+      // after a pause of its own every registration is checked; else one, and all of them
+      // every FULL_CHECK_EVERY rounds (a removal cut short, a write that never landed)
+      boolean full = late || restores++ % FULL_CHECK_EVERY == 0;
       blocking("agent.* registrations of this member missing from the cluster (removed while"
           + " it was silent, or not written yet), registered again",
-          cluster::restorePublicAddresses);
+          () -> cluster.restorePublicAddresses(full));
     }
   }
 

@@ -301,6 +301,30 @@ class ClusterTest {
   }
 
   @Test
+  void registrationsRemovedWhileTheMemberRanAreRegisteredAgainAtItsNextRound() throws Exception {
+    Member a = start("A", portA, "a-1");
+    Member b = start("B", portB, "b-1");
+    awaitFleet("a-1", "b-1");
+    eventually("B's agent.ping is registered in the cluster",
+        () -> registeredNodes(a, "agent.ping").contains(b.id()),
+        () -> registeredNodes(a, "agent.ping").toString());
+    // what a member that took B for silent does while B itself never paused (a one-way cut):
+    // B finds its first registration gone at a plain round and puts them all back
+    int removed = ((GatewayClusterManager) ((VertxInternal) a.vertx()).clusterManager())
+        .forgetPublicAddressesOf(b.id());
+    assertTrue(removed > 0, "removed " + removed);
+    assertFalse(registeredNodes(a, "agent.ping").contains(b.id()));
+    long t0 = System.currentTimeMillis();
+    eventually("B put its agent.* registrations back",
+        () -> registeredNodes(a, "agent.ping").contains(b.id())
+            && registeredNodes(a, "agent.get-host-name").contains(b.id()),
+        () -> registeredNodes(a, "agent.ping").toString());
+    long back = System.currentTimeMillis() - t0;
+    assertTrue(back < GatewayConfig.Cluster.DEFAULT_SILENT_AFTER_MS + 2_000,
+        "back after " + back + " ms");
+  }
+
+  @Test
   void theJvmClientEntersLiveMembersAndFailsAHungMembersRequestsAtOnce() throws Exception {
     Member a = start("A", portA, "a-1");
     Member b = start("B", portB, "b-1");
