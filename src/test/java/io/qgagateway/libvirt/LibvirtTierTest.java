@@ -6,6 +6,7 @@ import io.qgagateway.Gateway;
 import io.qgagateway.api.Addresses;
 import io.qgagateway.config.GatewayConfig;
 import io.qgagateway.http.Health;
+import io.qgagateway.testing.GatewayProcess;
 import io.qgagateway.testing.TestVertx;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.DeliveryOptions;
@@ -475,6 +476,43 @@ class LibvirtTierTest {
       remote.close().await(30, TimeUnit.SECONDS);
     }
     awaitReady(Duration.ofSeconds(30));
+    bothSidesServe();
+  }
+
+  @Test
+  @Order(17)
+  void theJarWithNoArgumentsServesThisHostsDomainsBesideVirsh() throws Exception {
+    // the README's run command, as a new user on a libvirt host runs it (port 0 only, so it
+    // cannot collide with anything on the machine)
+    Path log = work.resolve("jar.log");
+    ProcessBuilder builder = new ProcessBuilder(GatewayProcess.java(), "-jar",
+        GatewayProcess.jar().toString())
+        .directory(Path.of(System.getProperty("basedir", ".")).toFile())
+        .redirectErrorStream(true).redirectOutput(log.toFile());
+    builder.environment().put("QGA_HTTP_PORT", "0");
+    Process jar = builder.start();
+    try {
+      int jarPort = GatewayProcess.awaitHttpPort(jar, log);
+      String started = GatewayProcess.awaitLine(jar, "gateway", log,
+          java.util.regex.Pattern.compile("backends: [^\\n]*"), Duration.ofSeconds(10),
+          () -> GatewayProcess.tail(log)).group();
+      System.out.println("libvirt tier: java -jar with no arguments: " + started);
+      assertTrue(started.contains("libvirt qemu:///system"), started);
+      HttpRequest ping = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + jarPort
+          + "/v1/guests/" + NAME + "/commands/ping")).POST(HttpRequest.BodyPublishers.noBody())
+          .timeout(Duration.ofSeconds(10)).build();
+      waitFor(NAME + " served by the jar", () -> {
+        try {
+          return http.send(ping, HttpResponse.BodyHandlers.ofString()).statusCode() == 200;
+        } catch (Exception e) {
+          return false;
+        }
+      }, Duration.ofSeconds(30));
+      bothSidesServe();
+    } finally {
+      jar.destroy();
+      assertTrue(jar.waitFor(30, TimeUnit.SECONDS), "stops on SIGTERM" + GatewayProcess.tail(log));
+    }
     bothSidesServe();
   }
 
