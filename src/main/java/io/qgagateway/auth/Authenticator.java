@@ -6,6 +6,9 @@ import io.qgagateway.config.AuthConfig;
 import io.qgagateway.config.GatewayConfig;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.internal.logging.Logger;
+import io.vertx.core.internal.logging.LoggerFactory;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.auth.JWTOptions;
@@ -29,17 +32,30 @@ import java.util.Set;
  */
 public final class Authenticator {
 
+  private static final Logger log = LoggerFactory.getLogger(Authenticator.class);
+
+  private final Vertx vertx;
   private final ApiTokens tokens = new ApiTokens();
   private final TokenFile tokenFile;
-  private final JWTAuth jwt;
+  // swapped when the key file changes (a rotated key needs no restart)
+  private volatile JWTAuth jwt;
+  private Buffer jwtKey;
+  private long jwtTimer = -1;
+  private String jwtProblem;
   private final AuthConfig.Jwt configuredJwt;
   private final CertificatePrincipals certificates;
   private final String legacyToken;
   private volatile boolean credentials;
 
-  private Authenticator(Vertx vertx, GatewayConfig config, JWTAuth jwt) {
+  /** A JWT key file's content and the provider made of it. */
+  private record JwtKey(Buffer content, JWTAuth provider) {
+  }
+
+  private Authenticator(Vertx vertx, GatewayConfig config, JwtKey key) {
     AuthConfig auth = config.auth();
-    this.jwt = jwt;
+    this.vertx = vertx;
+    this.jwtKey = key == null ? null : key.content();
+    this.jwt = key == null ? null : key.provider();
     this.configuredJwt = auth.jwt();
     this.certificates = new CertificatePrincipals(auth.certificates());
     this.tokenFile = auth.tokensFile() == null ? null
@@ -48,34 +64,82 @@ public final class Authenticator {
     reconfigure(config);
   }
 
-  /** Reads the token file and the JWT key once; fails when a configured key cannot be read. */
+  /**
+   * Reads the token file and the JWT key, then re-reads both every {@code auth.reloadMs}; fails
+   * when a configured key cannot be read or used at start.
+   */
   public static Future<Authenticator> start(Vertx vertx, GatewayConfig config) {
     AuthConfig.Jwt j = config.auth().jwt();
-    Future<JWTAuth> jwt = j == null ? Future.succeededFuture() : jwt(vertx, j);
-    return jwt.compose(provider -> {
-      Authenticator authenticator = new Authenticator(vertx, config, provider);
+    Future<JwtKey> key = j == null ? Future.succeededFuture() : readKey(vertx, j)
+        .recover(e -> Future.failedFuture(new IllegalArgumentException("auth.jwt: cannot read "
+            + keyFile(j) + ": " + e.getMessage())))
+        .map(content -> new JwtKey(content, jwt(vertx, j, content)));
+    return key.compose(read -> {
+      Authenticator authenticator = new Authenticator(vertx, config, read);
+      if (j != null) {
+        authenticator.jwtTimer = vertx.setPeriodic(config.auth().reloadMs(),
+            id -> authenticator.reloadJwtKey());
+      }
       return authenticator.tokenFile == null ? Future.succeededFuture(authenticator)
           : authenticator.tokenFile.start(config.auth().reloadMs()).map(authenticator);
     });
   }
 
-  private static Future<JWTAuth> jwt(Vertx vertx, AuthConfig.Jwt j) {
-    String file = j.publicKeyFile() != null ? j.publicKeyFile() : j.jwksFile();
-    return vertx.fileSystem().readFile(file)
-        .recover(e -> Future.failedFuture(new IllegalArgumentException("auth.jwt: cannot read "
-            + file + ": " + e.getMessage())))
-        .map(content -> {
-          JWTAuthOptions options = new JWTAuthOptions().setJWTOptions(new JWTOptions()
-              .setIssuer(j.issuer()).setAudience(j.audience()));
-          if (j.publicKeyFile() != null) {
-            options.addPubSecKey(new PubSecKeyOptions().setAlgorithm(j.algorithm())
-                .setBuffer(content));
-          } else {
-            JsonArray keys = new JsonObject(content).getJsonArray("keys", new JsonArray());
-            keys.forEach(k -> options.addJwk((JsonObject) k));
-          }
-          return JWTAuth.create(vertx, options);
-        });
+  private static String keyFile(AuthConfig.Jwt j) {
+    return j.publicKeyFile() != null ? j.publicKeyFile() : j.jwksFile();
+  }
+
+  private static Future<Buffer> readKey(Vertx vertx, AuthConfig.Jwt j) {
+    return vertx.fileSystem().readFile(keyFile(j));
+  }
+
+  /** A provider for the key file's content; throws when the content is no usable key. */
+  private static JWTAuth jwt(Vertx vertx, AuthConfig.Jwt j, Buffer content) {
+    JWTAuthOptions options = new JWTAuthOptions().setJWTOptions(new JWTOptions()
+        .setIssuer(j.issuer()).setAudience(j.audience()));
+    if (j.publicKeyFile() != null) {
+      options.addPubSecKey(new PubSecKeyOptions().setAlgorithm(j.algorithm()).setBuffer(content));
+    } else {
+      JsonArray keys = new JsonObject(content).getJsonArray("keys", new JsonArray());
+      keys.forEach(k -> options.addJwk((JsonObject) k));
+    }
+    return JWTAuth.create(vertx, options);
+  }
+
+  /**
+   * A key file that changed (a rotated key, a Kubernetes Secret updated in place) replaces the
+   * key at once; one that cannot be read or used keeps the previous key and says why.
+   */
+  private void reloadJwtKey() {
+    readKey(vertx, configuredJwt).onComplete(ar -> {
+      if (ar.failed()) {
+        jwtProblem("cannot read " + keyFile(configuredJwt) + " (" + ar.cause().getMessage()
+            + ")");
+        return;
+      }
+      if (ar.result().equals(jwtKey)) {
+        jwtProblem(null);
+        return;
+      }
+      jwtKey = ar.result();
+      try {
+        jwt = jwt(vertx, configuredJwt, ar.result());
+        jwtProblem(null);
+        log.info("auth.jwt: " + keyFile(configuredJwt) + " changed; its key is used from now on");
+      } catch (RuntimeException e) {
+        // the file's content is not logged: it is key material
+        jwtProblem(keyFile(configuredJwt) + " holds no usable key (" + e.getClass()
+            .getSimpleName() + ")");
+      }
+    });
+  }
+
+  /** Logs what is wrong with the key file once, not at every reload. */
+  private void jwtProblem(String problem) {
+    if (problem != null && !problem.equals(jwtProblem)) {
+      log.warn("auth.jwt: " + problem + "; keeping the previous key");
+    }
+    jwtProblem = problem;
   }
 
   /**
@@ -97,6 +161,9 @@ public final class Authenticator {
   public void close() {
     if (tokenFile != null) {
       tokenFile.close();
+    }
+    if (jwtTimer >= 0) {
+      vertx.cancelTimer(jwtTimer);
     }
   }
 
@@ -142,8 +209,9 @@ public final class Authenticator {
         token.getBytes(StandardCharsets.UTF_8))) {
       return Future.succeededFuture(Principal.LEGACY_TOKEN);
     }
-    if (jwt != null && token.chars().filter(c -> c == '.').count() == 2) {
-      return jwt.authenticate(new TokenCredentials(token))
+    JWTAuth provider = jwt;
+    if (provider != null && token.chars().filter(c -> c == '.').count() == 2) {
+      return provider.authenticate(new TokenCredentials(token))
           .transform(ar -> ar.succeeded() ? fromJwt(ar.result())
               : unauthorized("JWT refused: " + ar.cause().getMessage()));
     }

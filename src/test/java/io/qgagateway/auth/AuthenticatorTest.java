@@ -168,6 +168,47 @@ class AuthenticatorTest {
   }
 
   @Test
+  void aRotatedKeyFileIsUsedWithoutRestartAndAnUnusableOneKeepsThePreviousKey(Vertx vertx)
+      throws Exception {
+    Path rotating = dir.resolve("rotating.pem");
+    Files.writeString(rotating, pem("PUBLIC KEY", key.getPublic().getEncoded()));
+    JsonObject config = jwtConfig().put("reloadMs", 100);
+    config.getJsonObject("jwt").put("publicKeyFile", rotating.toString());
+    Authenticator auth = start(vertx, config, null);
+    try {
+      assertEquals("backup-job", auth.bearer("Bearer " + sign(vertx, key, claims(300)))
+          .await(10, TimeUnit.SECONDS).name());
+      // the issuer rotates its key, the Secret's file changes in place
+      Files.writeString(rotating, pem("PUBLIC KEY", otherKey.getPublic().getEncoded()));
+      String rotated = "Bearer " + sign(vertx, otherKey, claims(300));
+      long deadline = System.currentTimeMillis() + 5_000;
+      while (true) {
+        try {
+          auth.bearer(rotated).await(10, TimeUnit.SECONDS);
+          break;
+        } catch (ReplyException e) {
+          if (System.currentTimeMillis() > deadline) {
+            fail("the rotated key was not taken within 5 s: " + e.getMessage());
+          }
+          Thread.sleep(50);
+        }
+      }
+      assertEquals(401, refused(auth.bearer("Bearer " + sign(vertx, key, claims(300))))
+          .failureCode());
+      Files.writeString(rotating, "-----BEGIN PUBLIC KEY-----\nbroken\n-----END PUBLIC KEY-----\n");
+      Thread.sleep(500);
+      assertEquals("backup-job", auth.bearer(rotated).await(10, TimeUnit.SECONDS).name(),
+          "an unusable file keeps the previous key");
+      Files.delete(rotating);
+      Thread.sleep(500);
+      assertEquals("backup-job", auth.bearer(rotated).await(10, TimeUnit.SECONDS).name(),
+          "a missing file keeps the previous key");
+    } finally {
+      auth.close();
+    }
+  }
+
+  @Test
   void aJwtKeyThatCannotBeReadStopsTheStart(Vertx vertx) {
     JsonObject config = jwtConfig();
     config.getJsonObject("jwt").put("publicKeyFile", dir.resolve("missing.pem").toString());
