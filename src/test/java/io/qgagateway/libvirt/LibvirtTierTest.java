@@ -429,7 +429,7 @@ class LibvirtTierTest {
 
   @Test
   @Order(16)
-  void remoteUrisServeOverTcpAndAGatewayOnTlsGetsItsCallsAndEvents() throws Exception {
+  void remoteUrisServeOverTcpAndSshAndAGatewayOnTlsGetsItsCallsAndEvents() throws Exception {
     Path pki = ourDaemon("no TCP or TLS listener of ours").resolve("pki").resolve("client");
     JnaHypervisor tcp = new JnaHypervisor("qemu+tcp://127.0.0.1/system");
     try {
@@ -438,6 +438,49 @@ class LibvirtTierTest {
           5));
     } finally {
       tcp.close();
+    }
+    // ssh: libvirt's client runs ssh, which runs virt-ssh-helper on the far side (this host)
+    Path key = pki.getParent().getParent().resolve("ssh").resolve("id_ed25519");
+    JnaHypervisor ssh = new JnaHypervisor("qemu+ssh://root@127.0.0.1:2222/system?keyfile=" + key
+        + "&no_verify=1&no_tty=1");
+    List<String> lifecycle = new CopyOnWriteArrayList<>();
+    ssh.listen(new Hypervisor.Listener() {
+      @Override
+      public void lifecycle(String uuid, String name, int event, int detail) {
+        if (NAME.equals(name)) {
+          lifecycle.add(name + " " + event);
+        }
+      }
+
+      @Override
+      public void agent(String uuid, String name, boolean connected, int reason) {
+      }
+
+      @Override
+      public void reboot(String uuid, String name) {
+      }
+
+      @Override
+      public void devices(String uuid, String name) {
+      }
+
+      @Override
+      public void closed(String reason) {
+      }
+    });
+    try {
+      ssh.open();
+      assertEquals("{\"return\":{}}", ssh.agentCommand(uuidOn(ssh), "{\"execute\":\"guest-ping\"}",
+          5));
+      virsh("suspend", NAME);
+      try {
+        waitFor("the pause's event over qemu+ssh", () -> !lifecycle.isEmpty(),
+            Duration.ofSeconds(10));
+      } finally {
+        virsh("resume", NAME);
+      }
+    } finally {
+      ssh.close();
     }
     // a second gateway, on TLS with the tier's client certificate, beside the first
     Vertx remote = TestVertx.create();
