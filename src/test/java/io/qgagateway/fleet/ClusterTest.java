@@ -255,12 +255,9 @@ class ClusterTest {
 
   @Test
   void aHungMembersAgentAddressesLeaveTheClusterUntilItRunsAgain() throws Exception {
-    Member a = start("A", portA, "a-1");
-    Member b = start("B", portB, "b-1");
-    awaitFleet("a-1", "b-1");
-    eventually("B's agent.ping is registered in the cluster",
-        () -> registeredNodes(a, "agent.ping").contains(b.id()),
-        () -> registeredNodes(a, "agent.ping").toString());
+    Member[] ab = twoMembersWithBRegistered();
+    Member a = ab[0];
+    Member b = ab[1];
     CountDownLatch resume = new CountDownLatch(1);
     long paused = System.currentTimeMillis();
     hang(b, resume);
@@ -302,12 +299,9 @@ class ClusterTest {
 
   @Test
   void registrationsRemovedWhileTheMemberRanAreRegisteredAgainAtItsNextRound() throws Exception {
-    Member a = start("A", portA, "a-1");
-    Member b = start("B", portB, "b-1");
-    awaitFleet("a-1", "b-1");
-    eventually("B's agent.ping is registered in the cluster",
-        () -> registeredNodes(a, "agent.ping").contains(b.id()),
-        () -> registeredNodes(a, "agent.ping").toString());
+    Member[] ab = twoMembersWithBRegistered();
+    Member a = ab[0];
+    Member b = ab[1];
     // what a member that took B for silent does while B itself never paused (a one-way cut):
     // B finds its first registration gone at a plain round and puts them all back
     int removed = ((GatewayClusterManager) ((VertxInternal) a.vertx()).clusterManager())
@@ -795,6 +789,17 @@ class ClusterTest {
       return (ReplyException) e.getCause();
     }
     return fail(address + " " + body.encode() + " succeeded");
+  }
+
+  /** Members A (guest a-1) and B (b-1), once B's agent.ping is in the cluster's map. */
+  private Member[] twoMembersWithBRegistered() throws Exception {
+    Member a = start("A", portA, "a-1");
+    Member b = start("B", portB, "b-1");
+    awaitFleet("a-1", "b-1");
+    eventually("B's agent.ping is registered in the cluster",
+        () -> registeredNodes(a, "agent.ping").contains(b.id()),
+        () -> registeredNodes(a, "agent.ping").toString());
+    return new Member[] {a, b};
   }
 
   /** The node ids registered for an address in the cluster-wide map of registrations. */

@@ -340,10 +340,8 @@ class LibvirtTierTest {
         + "name='org.qemu.guest_agent.0'/></channel>");
     long t0 = System.nanoTime();
     virsh("attach-device", NAME, channel.toString(), "--live");
-    awaitReady(Duration.ofSeconds(30));
-    System.out.println("libvirt tier: hot-plugged agent channel served "
-        + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0) + " ms after attach-device");
-    bothSidesServe();
+    servedAgain(t0, Duration.ofSeconds(30), "hot-plugged agent channel served %d ms after "
+        + "attach-device");
   }
 
   @Test
@@ -356,10 +354,7 @@ class LibvirtTierTest {
     answered503AtOnce("connection to libvirt");
     long t0 = System.nanoTime();
     daemons("start");
-    awaitReady(Duration.ofSeconds(60));
-    System.out.println("libvirt tier: served again "
-        + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0) + " ms after libvirtd started");
-    bothSidesServe();
+    servedAgain(t0, Duration.ofSeconds(60), "served again %d ms after libvirtd started");
     // what the gateway learns from events still comes: they were registered again
     virsh("suspend", NAME);
     try {
@@ -420,11 +415,8 @@ class LibvirtTierTest {
     } finally {
       daemons("resume-libvirtd");
     }
-    long t0 = System.nanoTime();
-    awaitReady(Duration.ofSeconds(60));
-    System.out.println("libvirt tier: served again "
-        + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0) + " ms after libvirtd resumed");
-    bothSidesServe();
+    servedAgain(System.nanoTime(), Duration.ofSeconds(60),
+        "served again %d ms after libvirtd resumed");
   }
 
   @Test
@@ -596,6 +588,17 @@ class LibvirtTierTest {
     assertEquals(503, r.status(), r.toString());
     assertTrue(r.body().contains(why), r.body());
     assertTrue(ms < 100, "answered in " + ms + " ms");
+  }
+
+  /**
+   * Waits until the guest is ready again, says how long that took since {@code t0} ({@code %d}
+   * in {@code what}), and checks that virsh and the gateway both serve it.
+   */
+  static void servedAgain(long t0, Duration max, String what) throws Exception {
+    awaitReady(max);
+    System.out.println("libvirt tier: " + what.formatted(
+        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0)));
+    bothSidesServe();
   }
 
   /** virsh's agent command and the gateway's both answer (libvirt is not locked out). */
