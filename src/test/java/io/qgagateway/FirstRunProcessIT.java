@@ -17,7 +17,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
@@ -105,21 +107,23 @@ class FirstRunProcessIT {
   }
 
   @Test
-  void aMissingCertificateStopsTheStartWithTheKeyNamed() throws Exception {
+  void aMissingCertificateOrKeyFileStopsTheStartWithTheKeyNamed() throws Exception {
     Path missing = dir.resolve("no-such.crt");
-    for (String yaml : List.of(
-        "http:\n  tls: {cert: " + missing + ", key: " + missing + "}\n",
-        "http: {enabled: false}\ncluster:\n  enabled: true\n  tls: {cert: " + missing
-            + ", key: " + missing + ", ca: " + missing + "}\n")) {
-      Path config = dir.resolve("tls.yaml");
-      Files.writeString(config, yaml);
-      Path log = dir.resolve("tls-" + processes.size() + ".log");
+    Map<String, String> keyOf = new LinkedHashMap<>();
+    keyOf.put("http:\n  tls: {cert: " + missing + ", key: " + missing + "}\n", "http.tls.cert");
+    keyOf.put("http: {enabled: false}\ncluster:\n  enabled: true\n  tls: {cert: " + missing
+        + ", key: " + missing + ", ca: " + missing + "}\n", "cluster.tls.cert");
+    keyOf.put("auth:\n  jwt: {issuer: https://idp.test, audience: [qga], publicKeyFile: "
+        + missing + "}\n", "auth.jwt.publicKeyFile");
+    for (Map.Entry<String, String> c : keyOf.entrySet()) {
+      Path config = dir.resolve("files.yaml");
+      Files.writeString(config, c.getKey());
+      Path log = dir.resolve("files-" + processes.size() + ".log");
       Process gateway = start(log, config.toString());
       assertTrue(gateway.waitFor(60, TimeUnit.SECONDS), "exits" + tail(log));
       assertEquals(2, gateway.exitValue(), tail(log));
-      String key = yaml.startsWith("http:\n") ? "http.tls.cert" : "cluster.tls.cert";
-      assertTrue(Files.readString(log).contains("configuration error: " + key + ": cannot read "
-          + missing), tail(log));
+      assertTrue(Files.readString(log).contains("configuration error: " + c.getValue()
+          + ": cannot read " + missing), tail(log));
     }
   }
 

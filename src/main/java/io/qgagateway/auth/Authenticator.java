@@ -3,6 +3,7 @@ package io.qgagateway.auth;
 import io.qgagateway.api.Codes;
 import io.qgagateway.api.Failures;
 import io.qgagateway.config.AuthConfig;
+import io.qgagateway.config.ConfigException;
 import io.qgagateway.config.GatewayConfig;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -39,7 +40,9 @@ public final class Authenticator {
   private final TokenFile tokenFile;
   // swapped when the key file changes (a rotated key needs no restart)
   private volatile JWTAuth jwt;
+  // the key file's content in use, and the last content refused (on the reload timer's context)
   private Buffer jwtKey;
+  private Buffer refusedKey;
   private long jwtTimer = -1;
   private String jwtProblem;
   private final AuthConfig.Jwt configuredJwt;
@@ -70,10 +73,17 @@ public final class Authenticator {
    */
   public static Future<Authenticator> start(Vertx vertx, GatewayConfig config) {
     AuthConfig.Jwt j = config.auth().jwt();
+    // a configuration error (exit 2, the key named), as for a TLS file
     Future<JwtKey> key = j == null ? Future.succeededFuture() : readKey(vertx, j)
-        .recover(e -> Future.failedFuture(new IllegalArgumentException("auth.jwt: cannot read "
+        .recover(e -> Future.failedFuture(new ConfigException(keyName(j) + ": cannot read "
             + keyFile(j) + ": " + e.getMessage())))
-        .map(content -> new JwtKey(content, jwt(vertx, j, content)));
+        .compose(content -> {
+          try {
+            return Future.succeededFuture(new JwtKey(content, jwt(vertx, j, content)));
+          } catch (RuntimeException e) {
+            return Future.failedFuture(new ConfigException(keyName(j) + ": " + unusable(j, e)));
+          }
+        });
     return key.compose(read -> {
       Authenticator authenticator = new Authenticator(vertx, config, read);
       if (j != null) {
@@ -87,6 +97,15 @@ public final class Authenticator {
 
   private static String keyFile(AuthConfig.Jwt j) {
     return j.publicKeyFile() != null ? j.publicKeyFile() : j.jwksFile();
+  }
+
+  private static String keyName(AuthConfig.Jwt j) {
+    return j.publicKeyFile() != null ? "auth.jwt.publicKeyFile" : "auth.jwt.jwksFile";
+  }
+
+  /** Why a key file's content is refused: the exception's class only, never the content. */
+  private static String unusable(AuthConfig.Jwt j, RuntimeException e) {
+    return keyFile(j) + " holds no usable key (" + e.getClass().getSimpleName() + ")";
   }
 
   private static Future<Buffer> readKey(Vertx vertx, AuthConfig.Jwt j) {
@@ -117,19 +136,23 @@ public final class Authenticator {
             + ")");
         return;
       }
-      if (ar.result().equals(jwtKey)) {
+      Buffer content = ar.result();
+      if (content.equals(jwtKey)) {
         jwtProblem(null);
         return;
       }
-      jwtKey = ar.result();
+      if (content.equals(refusedKey)) {
+        return;
+      }
       try {
-        jwt = jwt(vertx, configuredJwt, ar.result());
+        jwt = jwt(vertx, configuredJwt, content);
+        jwtKey = content;
+        refusedKey = null;
         jwtProblem(null);
         log.info("auth.jwt: " + keyFile(configuredJwt) + " changed; its key is used from now on");
       } catch (RuntimeException e) {
-        // the file's content is not logged: it is key material
-        jwtProblem(keyFile(configuredJwt) + " holds no usable key (" + e.getClass()
-            .getSimpleName() + ")");
+        refusedKey = content;
+        jwtProblem(unusable(configuredJwt, e));
       }
     });
   }

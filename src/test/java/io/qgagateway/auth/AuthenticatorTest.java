@@ -212,8 +212,22 @@ class AuthenticatorTest {
   void aJwtKeyThatCannotBeReadStopsTheStart(Vertx vertx) {
     JsonObject config = jwtConfig();
     config.getJsonObject("jwt").put("publicKeyFile", dir.resolve("missing.pem").toString());
-    Exception e = assertThrows(Exception.class, () -> start(vertx, config, null));
-    assertTrue(e.getMessage().contains("auth.jwt: cannot read"), e.getMessage());
+    Exception e = assertThrows(ConfigException.class, () -> start(vertx, config, null));
+    assertTrue(e.getMessage().startsWith("auth.jwt.publicKeyFile: cannot read"), e.getMessage());
+  }
+
+  @Test
+  void aJwtKeyFileWithoutAUsableKeyStopsTheStartWithoutShowingItsContent(Vertx vertx)
+      throws Exception {
+    Path jwks = dir.resolve("broken.jwks");
+    Files.writeString(jwks, "{\"keys\": [secret-looking-garbage");
+    JsonObject config = jwtConfig();
+    config.getJsonObject("jwt").remove("publicKeyFile");
+    config.getJsonObject("jwt").put("jwksFile", jwks.toString());
+    Exception e = assertThrows(ConfigException.class, () -> start(vertx, config, null));
+    assertTrue(e.getMessage().startsWith("auth.jwt.jwksFile: " + jwks + " holds no usable key"),
+        e.getMessage());
+    assertFalse(e.getMessage().contains("garbage"), e.getMessage());
   }
 
   @Test
