@@ -8,6 +8,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.FileVisitOption;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
 import java.nio.file.attribute.BasicFileAttributes;
@@ -50,10 +51,13 @@ public final class DiscoveryScanner {
             }
 
             @Override
-            public FileVisitResult visitFileFailed(Path p, IOException e) {
+            public FileVisitResult visitFileFailed(Path p, IOException e) throws IOException {
               // a domain directory vanishing mid-walk is normal when a VM stops; the next scan
-              // is right
-              return FileVisitResult.CONTINUE;
+              // is right. Anything else (no permission) fails the scan, as it did
+              if (e instanceof NoSuchFileException) {
+                return FileVisitResult.CONTINUE;
+              }
+              throw e;
             }
           });
     } catch (IOException e) {
